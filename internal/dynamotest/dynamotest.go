@@ -1,0 +1,161 @@
+// Package dynamotest gives tests a real DynamoDB: the one at
+// AWS_ENDPOINT_URL_DYNAMODB, or a DynamoDB Local started for the test
+// binary. Each test gets a fresh table built from store.Schema.
+package dynamotest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/tollgate-dev/tollgate/internal/dynamolocal"
+	"github.com/tollgate-dev/tollgate/internal/store"
+)
+
+var endpoint string
+
+// Main is TestMain for packages whose tests need DynamoDB.
+//
+//	func TestMain(m *testing.M) { dynamotest.Main(m) }
+func Main(m *testing.M) {
+	endpoint = os.Getenv("AWS_ENDPOINT_URL_DYNAMODB")
+	if endpoint != "" {
+		os.Exit(m.Run())
+	}
+	srv, err := dynamolocal.Start(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dynamotest:", err)
+		os.Exit(1)
+	}
+	endpoint = srv.Endpoint
+	code := m.Run()
+	srv.Stop()
+	os.Exit(code)
+}
+
+// Endpoint is the DynamoDB endpoint tests use, for processes they start.
+func Endpoint() string { return endpoint }
+
+// Client returns a client for the test endpoint with dummy credentials.
+func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	t.Helper()
+	if endpoint == "" {
+		t.Fatal("dynamotest: no endpoint: call dynamotest.Main from the package's TestMain")
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 256
+	return dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		HTTPClient:   &http.Client{Transport: transport},
+	}, append([]func(*dynamodb.Options){store.LocalFriendly}, opts...)...)
+}
+
+var tableSeq atomic.Int64
+
+// NewTable creates a table from store.Schema, deleted when the test ends.
+func NewTable(t testing.TB, db *dynamodb.Client) string {
+	t.Helper()
+	name := fmt.Sprintf("tollgate-test-%d-%d-%s", os.Getpid(), tableSeq.Add(1), sanitize(t.Name()))
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	ctx := context.Background()
+	if _, err := db.CreateTable(ctx, store.Schema.CreateTableInput(name)); err != nil {
+		t.Fatalf("create table %s: %v", name, err)
+	}
+	if _, err := db.UpdateTimeToLive(ctx, store.Schema.UpdateTimeToLiveInput(name)); err != nil {
+		t.Fatalf("enable TTL on %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	return name
+}
+
+// Store returns a store.Table on a fresh table, with the given clock.
+func Store(t testing.TB, db *dynamodb.Client, now func() time.Time) *store.Table {
+	return &store.Table{DB: db, Name: NewTable(t, db), Now: now}
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// Counter counts DynamoDB calls by operation. Every attempt counts, retries
+// included, because every attempt costs.
+type Counter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// Install adds the counter to a client's middleware stack.
+func (c *Counter) Install(o *dynamodb.Options) {
+	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+		return s.Deserialize.Add(middleware.DeserializeMiddlewareFunc("tollgate-count",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				c.add(awsmiddleware.GetOperationName(ctx))
+				return next.HandleDeserialize(ctx, in)
+			}), middleware.After)
+	})
+}
+
+func (c *Counter) add(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[op]++
+}
+
+// Get returns the calls of one operation, or of all if op is "".
+func (c *Counter) Get(op string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if op != "" {
+		return c.n[op]
+	}
+	total := 0
+	for _, n := range c.n {
+		total += n
+	}
+	return total
+}
+
+// Snapshot returns a copy of the counts.
+func (c *Counter) Snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.n))
+	for k, v := range c.n {
+		out[k] = v
+	}
+	return out
+}
+
+// Reset zeroes the counts.
+func (c *Counter) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n = nil
+}

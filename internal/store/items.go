@@ -1,0 +1,80 @@
+package store
+
+// The table holds these items. Every item has a string pk and sk.
+//
+//	item                      pk                  sk
+//	API key                   KEY#<keyId>         K
+//	stage claim               KEY#<keyId>         K#S#<apiId>:<stage>
+//	meter (an assignment)     KEY#<keyId>         P#<planId>
+//	usage history             KEY#<keyId>         U#<planId>#<yyyymm>
+//	key value → key           HASH#<sha256 hex>   H
+//	usage plan                PLAN#<planId>       P
+//	plan member               PLAN#<planId>       M#<keyId>
+//	catalog entry             CATALOG             K#<keyId> or P#<planId>
+//
+// A key's record and its stage claims share the sk prefix "K", so one Query
+// loads everything the authorizer needs to route a request. A stage claim
+// exists only if absent, which makes "one plan per key per API stage" a
+// DynamoDB condition rather than a check that can race.
+//
+// The meter item is the one item the authorizer writes. It carries:
+//
+//	kv            the key's version when the item was last synced; absent
+//	              when the key is not (or no longer) assigned to the plan
+//	pv            the plan's version the item has been synced to
+//	tat           TAT of the plan's token bucket, µs since the epoch
+//	r<8 hex>      TAT of a route override's bucket
+//	q<window>     requests admitted in a quota period (qD20250601,
+//	              qW20250602, qM202506)
+//	d<yyyymmdd>   requests admitted on that UTC day
+//	e<yyyymmdd>   quota remaining after that day's last admission or
+//	              extension
+//
+// Every admin change that matters to a decision moves kv or pv on the meter
+// items it affects, and every decision is conditional on both, so a cached
+// key or plan that is out of date fails its write instead of being obeyed.
+// Days older than yesterday move to usage history items so that the meter
+// item stays well under 1 KB and each write costs 1 WCU.
+
+// Key and attribute names.
+const (
+	AttrPK      = "pk"
+	AttrSK      = "sk"
+	AttrExpires = "exp"
+
+	AttrKeyVersion  = "kv"
+	AttrPlanVersion = "pv"
+	AttrTAT         = "tat"
+	PrefixRoute     = "r"
+	PrefixQuota     = "q"
+	PrefixDay       = "d"
+	PrefixRemaining = "e"
+
+	attrPlan = "plan" // on a stage claim: the plan that holds the stage
+)
+
+const (
+	skKey       = "K"
+	skClaim     = "K#S#"
+	skMeter     = "P#"
+	skHistory   = "U#"
+	skHash      = "H"
+	skPlan      = "P"
+	skMember    = "M#"
+	pkCatalog   = "CATALOG"
+	catalogKey  = "K#"
+	catalogPlan = "P#"
+)
+
+// KeyPK is the partition of everything about a key.
+func KeyPK(keyID string) string { return "KEY#" + keyID }
+
+// MeterSK is the sort key of the meter item for a key's assignment to a plan.
+func MeterSK(planID string) string { return skMeter + planID }
+
+// HistorySK is the sort key of a month of usage history for a key and plan.
+func HistorySK(planID, yyyymm string) string { return skHistory + planID + "#" + yyyymm }
+
+func hashPK(hash string) string   { return "HASH#" + hash }
+func planPK(planID string) string { return "PLAN#" + planID }
+func claimSK(stage string) string { return skClaim + stage }

@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// MaxPlansPerKey is how many usage plans one key may be in, as API
+// Gateway's default quota. It also keeps every key change one transaction.
+const MaxPlansPerKey = 10
+
+// Key is an API key's record. The value is never stored: Hash is its SHA-256.
+type Key struct {
+	ID              string            `json:"id"`
+	Name            string            `json:"name,omitempty"`
+	Description     string            `json:"description,omitempty"`
+	Enabled         bool              `json:"enabled"`
+	CustomerID      string            `json:"customerId,omitempty"`
+	CreatedDate     int64             `json:"createdDate"` // epoch seconds
+	LastUpdatedDate int64             `json:"lastUpdatedDate"`
+	Tags            map[string]string `json:"tags,omitempty"`
+	Hash            string            `json:"h"`
+	// Version moves with every change to the key, its assignments
+	// included, and is copied to the key's meter items in the same
+	// transaction.
+	Version int64 `json:"kv"`
+	Plans   int   `json:"np"`
+
+	// Stages maps "apiId:stage" to the plan that holds it for this key, from
+	// the key's stage claims. Not stored in the record itself.
+	Stages map[string]string `json:"-"`
+}
+
+// CreateKey stores a new key. Its value's hash must be new: two keys with
+// one value would be one key to the authorizer.
+func (t *Table) CreateKey(ctx context.Context, k *Key) error {
+	now := t.now().Unix()
+	k.CreatedDate, k.LastUpdatedDate, k.Version, k.Plans = now, now, 1, 0
+	rec, err := marshal(k, KeyPK(k.ID), skKey)
+	if err != nil {
+		return fmt.Errorf("create key %s: %w", k.ID, err)
+	}
+	hash := itemKey(hashPK(k.Hash), skHash)
+	hash["id"] = S(k.ID)
+	err = t.transact(ctx, []types.TransactWriteItem{
+		{Put: &types.Put{Item: rec, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Put: &types.Put{Item: hash, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Put: &types.Put{Item: itemKey(pkCatalog, catalogKey+k.ID)}},
+	})
+	if err == errRetry {
+		if id, _ := t.KeyIDByHash(ctx, k.Hash); id != "" {
+			return errorf(Conflict, "an API key with this value already exists (id %s): values must be unique", id)
+		}
+		return errorf(Conflict, "API key %s already exists", k.ID)
+	}
+	if err != nil {
+		return fmt.Errorf("create key %s: %w", k.ID, err)
+	}
+	return nil
+}
+
+// KeyIDByHash returns the id of the key whose value hashes to hash, or a
+// NotFound Error.
+func (t *Table) KeyIDByHash(ctx context.Context, hash string) (string, error) {
+	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &t.Name, Key: itemKey(hashPK(hash), skHash), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return "", fmt.Errorf("get key by hash: %w", err)
+	}
+	id := Str(out.Item, "id")
+	if id == "" {
+		return "", errorf(NotFound, "no API key has this value")
+	}
+	return id, nil
+}
+
+// KeyByHash loads the key whose value hashes to hash, with its stage claims.
+func (t *Table) KeyByHash(ctx context.Context, hash string) (*Key, error) {
+	id, err := t.KeyIDByHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	k, err := t.Key(ctx, id)
+	if IsKind(err, NotFound) {
+		// The value's pointer outlived a delete that is still finishing.
+		return nil, errorf(NotFound, "no API key has this value")
+	}
+	return k, err
+}
+
+// Key loads a key's record and stage claims in one strongly consistent Query.
+func (t *Table) Key(ctx context.Context, id string) (*Key, error) {
+	var k *Key
+	stages := map[string]string{}
+	err := t.queryAll(ctx, prefixQuery(KeyPK(id), skKey), func(item map[string]types.AttributeValue) error {
+		sk := Str(item, AttrSK)
+		if sk == skKey {
+			k = new(Key)
+			return unmarshal(item, k)
+		}
+		stages[strings.TrimPrefix(sk, skClaim)] = Str(item, attrPlan)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get key %s: %w", id, err)
+	}
+	if k == nil {
+		return nil, errorf(NotFound, "API key %s not found", id)
+	}
+	k.Stages = stages
+	return k, nil
+}
+
+// meterRef is an assigned meter item as admin operations see it.
+type meterRef struct {
+	planID  string
+	version int64 // its kv
+}
+
+// assignedPlans lists the plans a key is assigned to, from its meter items.
+func (t *Table) assignedPlans(ctx context.Context, keyID string) ([]meterRef, error) {
+	in := prefixQuery(KeyPK(keyID), skMeter)
+	in.ProjectionExpression = aws.String("sk, kv")
+	var refs []meterRef
+	err := t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error {
+		if kv, ok := Int(item, AttrKeyVersion); ok {
+			refs = append(refs, meterRef{planID: strings.TrimPrefix(Str(item, AttrSK), skMeter), version: kv})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list plans of key %s: %w", keyID, err)
+	}
+	return refs, nil
+}
+
+// KeyPlans returns the ids of the plans a key is assigned to.
+func (t *Table) KeyPlans(ctx context.Context, keyID string) ([]string, error) {
+	refs, err := t.assignedPlans(ctx, keyID)
+	ids := make([]string, len(refs))
+	for i, r := range refs {
+		ids[i] = r.planID
+	}
+	return ids, err
+}
+
+// keyChange is a transaction that rewrites a key's record at the next
+// version and moves every assigned meter item with it. Any two changes to a
+// key therefore serialise on the record's version, and an authorizer with
+// a cached copy of the key fails its next write and reloads.
+type keyChange struct {
+	key    *Key
+	old    int64
+	meters []meterRef
+	skip   string // a plan whose meter item the caller writes itself
+}
+
+func (t *Table) beginKeyChange(ctx context.Context, id string) (*keyChange, error) {
+	k, err := t.Key(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	meters, err := t.assignedPlans(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &keyChange{key: k, old: k.Version, meters: meters}, nil
+}
+
+// items returns the record's conditional Put and the meter updates.
+func (c *keyChange) items(now int64) ([]types.TransactWriteItem, error) {
+	c.key.Version = c.old + 1
+	c.key.LastUpdatedDate = now
+	rec, err := marshal(c.key, KeyPK(c.key.ID), skKey)
+	if err != nil {
+		return nil, err
+	}
+	items := []types.TransactWriteItem{{Put: &types.Put{
+		Item:                      rec,
+		ConditionExpression:       aws.String("kv = :old"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(c.old)},
+	}}}
+	for _, m := range c.meters {
+		if m.planID == c.skip {
+			continue
+		}
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			Key:                       itemKey(KeyPK(c.key.ID), MeterSK(m.planID)),
+			UpdateExpression:          aws.String("SET kv = :new"),
+			ConditionExpression:       aws.String("kv = :old"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(m.version), ":new": N(c.key.Version)},
+		}})
+	}
+	return items, nil
+}
+
+// UpdateKey applies change to a key's record. change may be called more than
+// once if the key changes concurrently; it must not keep state between calls.
+func (t *Table) UpdateKey(ctx context.Context, id string, change func(*Key) error) (*Key, error) {
+	var k *Key
+	err := retrying(ctx, "update API key "+id, func() error {
+		c, err := t.beginKeyChange(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := change(c.key); err != nil {
+			return err
+		}
+		items, err := c.items(t.now().Unix())
+		if err != nil {
+			return err
+		}
+		if err := t.transact(ctx, items); err != nil {
+			return err
+		}
+		k = c.key
+		return nil
+	})
+	return k, err
+}
+
+// DeleteKey deletes a key, its value's hash, its assignments and its usage.
+// The first transaction makes the key unusable everywhere at once; claims
+// and history go afterwards, and a key id is never reused, so a crash in
+// between leaves only unreachable items.
+func (t *Table) DeleteKey(ctx context.Context, id string) error {
+	err := retrying(ctx, "delete API key "+id, func() error {
+		c, err := t.beginKeyChange(ctx, id)
+		if err != nil {
+			return err
+		}
+		k := c.key
+		items := []types.TransactWriteItem{
+			{Delete: &types.Delete{Key: itemKey(KeyPK(id), skKey), ConditionExpression: aws.String("kv = :old"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(c.old)}}},
+			{Delete: &types.Delete{Key: itemKey(hashPK(k.Hash), skHash)}},
+			{Delete: &types.Delete{Key: itemKey(pkCatalog, catalogKey+id)}},
+		}
+		for _, m := range c.meters {
+			items = append(items,
+				types.TransactWriteItem{Delete: &types.Delete{Key: itemKey(KeyPK(id), MeterSK(m.planID)),
+					ConditionExpression:       aws.String("kv = :old"),
+					ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(m.version)}}},
+				types.TransactWriteItem{Delete: &types.Delete{Key: itemKey(planPK(m.planID), skMember+id)}},
+				planMembership(m.planID, -1),
+			)
+		}
+		return t.transact(ctx, items)
+	})
+	if err != nil {
+		return err
+	}
+	return t.deletePartition(ctx, KeyPK(id))
+}
+
+// deletePartition removes whatever is left under pk.
+func (t *Table) deletePartition(ctx context.Context, pk string) error {
+	in := &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": S(pk)},
+		ProjectionExpression:      aws.String("pk, sk"),
+	}
+	return t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error {
+		_, err := t.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &t.Name, Key: itemKey(pk, Str(item, AttrSK))})
+		if err != nil {
+			return fmt.Errorf("delete %s %s: %w", pk, Str(item, AttrSK), err)
+		}
+		return nil
+	})
+}
