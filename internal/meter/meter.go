@@ -1,0 +1,363 @@
+// Package meter admits or denies one request against a key's token bucket
+// and quota with a single conditional UpdateItem, and counts it per UTC day.
+//
+// The bucket is GCRA: the item stores the theoretical arrival time (TAT) in
+// µs, and a request at now is admitted iff TAT <= now + tau, after which
+// TAT = max(TAT, now) + T. DynamoDB has no max(), so there are two variants:
+// idle (TAT <= now: SET TAT = now + T) and active (now < TAT <= now + tau:
+// SET TAT = TAT + T). The meter guesses the variant from what it last saw;
+// a wrong guess fails its condition and DynamoDB returns the item as it
+// was (ALL_OLD), from which the second attempt, with the same now, is right.
+// So a decision costs one call in the steady state and two at worst.
+//
+// Every admission is one successful conditional write, so DynamoDB orders
+// them and no amount of concurrency admits more than the limits allow.
+// Every denial rests on the item as DynamoDB returned it, or on an earlier
+// sight of it: TATs and counters only grow, so an old sight is a lower
+// bound of the truth.
+package meter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tollgate-dev/tollgate/internal/store"
+)
+
+// DB is the part of the DynamoDB client the meter uses.
+type DB interface {
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+}
+
+// Meter decides requests against meter items in one table.
+type Meter struct {
+	DB    DB
+	Table string
+	// DenyTTL bounds how long a denial learned from DynamoDB is repeated
+	// from memory. Denials from memory are exact for the limits they were
+	// made with; the TTL bounds how long a raised limit or a quota extension
+	// can go unseen by an instance that is denying.
+	DenyTTL time.Duration
+	// Retention is how long usage history is kept after its month ends;
+	// zero keeps it forever.
+	Retention time.Duration
+	// OnCompactError, if set, hears about failed housekeeping. Decisions
+	// never fail because of it.
+	OnCompactError func(error)
+}
+
+// Bucket is a token bucket in GCRA terms, in µs.
+type Bucket struct {
+	Attr  string // attribute holding the TAT
+	T     int64  // emission interval: one token every T µs
+	Tau   int64  // tolerance: (Burst-1)·T less the clock guard; may be negative
+	Burst int64  // bucket size
+}
+
+// Limits that keep every product of the arithmetic far inside int64:
+// one token every 35 years is no rate, and a tolerance of 36,000 years is
+// a bucket that never empties in practice. Clamping only ever admits less.
+const (
+	maxT   = 1 << 50
+	maxTau = 1 << 60
+)
+
+// NewBucket is the bucket for rate tokens a second into a bucket of burst,
+// with guard (twice the clock error allowed between instances) taken from
+// the tolerance. T is ceil(1e6/rate) computed exactly, so rounding can only
+// slow the rate, never raise it.
+func NewBucket(attr string, rate float64, burst int, guard time.Duration) Bucket {
+	b := Bucket{Attr: attr, Burst: int64(burst)}
+	q := new(big.Rat).SetFrac64(1_000_000, 1)
+	q.Quo(q, new(big.Rat).SetFloat64(rate))
+	t := new(big.Int).Quo(q.Num(), q.Denom())
+	if new(big.Rat).SetInt(t).Cmp(q) < 0 {
+		t.Add(t, big.NewInt(1))
+	}
+	b.T = maxT
+	if t.IsInt64() && t.Int64() < maxT {
+		b.T = max(t.Int64(), 1)
+	}
+	switch {
+	case burst < 1:
+		b.Tau = 0
+	case int64(burst-1) > maxTau/b.T:
+		b.Tau = maxTau
+	default:
+		b.Tau = int64(burst-1) * b.T
+	}
+	b.Tau -= guard.Microseconds()
+	return b
+}
+
+// Quota is the quota of the current period.
+type Quota struct {
+	Attr  string // counter of this period: store.PrefixQuota + window id
+	Limit int64  // requests allowed in this period
+	Reset int64  // end of the period, µs since the epoch
+}
+
+// Request is one decision. Now is sampled once per decision and reused by
+// every attempt: re-sampling it would let TAT and now chase each other.
+type Request struct {
+	Now         int64 // µs since the epoch
+	KeyVersion  int64
+	PlanVersion int64
+	Bucket      *Bucket // nil: no rate limit
+	Quota       *Quota  // nil: no quota
+}
+
+// Outcome of a decision.
+type Outcome uint8
+
+// Outcomes. Stale means the meter item's versions are not the request's:
+// the key or plan changed (or the assignment went) since they were cached.
+const (
+	Admitted Outcome = iota + 1
+	Throttled
+	QuotaExceeded
+	Stale
+)
+
+// Staleness says what a Stale outcome found out of date.
+type Staleness uint8
+
+// What changed.
+const (
+	KeyChanged  Staleness = iota + 1 // kv differs or is gone: reload the key
+	PlanChanged                      // pv moved past the request's: reload the plan
+)
+
+// Result of a decision.
+type Result struct {
+	Outcome Outcome
+	Stale   Staleness
+	// TokensRemaining after the decision; -1 without a bucket.
+	TokensRemaining int64
+	// Used is the quota used in the period after the decision.
+	Used int64
+	// RetryAfter is how long until a denied request could be admitted.
+	RetryAfter time.Duration
+	// Calls made to DynamoDB, housekeeping included.
+	Calls int
+}
+
+// State is what one instance knows of one meter item: its key, and the TATs
+// and quota count it last saw. It is not safe for concurrent use.
+type State struct {
+	key       map[string]types.AttributeValue
+	pk        string
+	planID    string
+	tats      map[string]int64
+	quotaAttr string
+	used      int64
+	seen      int64  // µs when DynamoDB last showed the item
+	day       string // the UTC day this instance last looked for old days
+}
+
+// NewState returns an empty State for the meter item of keyID in planID.
+func NewState(keyID, planID string) *State {
+	pk := store.KeyPK(keyID)
+	return &State{
+		key:    map[string]types.AttributeValue{store.AttrPK: store.S(pk), store.AttrSK: store.S(store.MeterSK(planID))},
+		pk:     pk,
+		planID: planID,
+		tats:   map[string]int64{},
+	}
+}
+
+// Take decides one request.
+func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, error) {
+	now, b, q := req.Now, req.Bucket, req.Quota
+	if b != nil && b.Burst < 1 {
+		return Result{Outcome: Throttled, RetryAfter: micros(b.T)}, nil
+	}
+	if q != nil && q.Limit <= 0 {
+		return m.denyQuota(req, 0, 0), nil
+	}
+	if st.seen > 0 && now-st.seen < m.DenyTTL.Microseconds() {
+		if q != nil && st.quotaAttr == q.Attr && st.used >= q.Limit {
+			return m.denyQuota(req, st.used, 0), nil
+		}
+		if b != nil {
+			if tat, ok := st.tats[b.Attr]; ok && tat > now+b.Tau {
+				return deny(b, tat, now, 0), nil
+			}
+		}
+	}
+
+	active := false
+	if b != nil {
+		tat, ok := st.tats[b.Attr]
+		active = ok && tat > now && b.Tau > 0
+	}
+	day := Day(now)
+	compact := st.day != day
+	for calls := 1; calls <= 3; calls++ {
+		out, err := m.DB.UpdateItem(ctx, m.input(req, st, day, active, compact))
+		if err == nil {
+			res := st.admitted(req, out.Attributes)
+			res.Calls = calls
+			if compact {
+				st.day = day
+				res.Calls += m.compact(ctx, st, now, out.Attributes)
+			}
+			return res, nil
+		}
+		var failed *types.ConditionalCheckFailedException
+		if !errors.As(err, &failed) {
+			return Result{Calls: calls}, fmt.Errorf("update meter %s %s: %w", st.pk, st.planID, err)
+		}
+		old := failed.Item
+		if kv, ok := store.Int(old, store.AttrKeyVersion); !ok || kv != req.KeyVersion {
+			return Result{Outcome: Stale, Stale: KeyChanged, Calls: calls}, nil
+		}
+		if pv, _ := store.Int(old, store.AttrPlanVersion); pv > req.PlanVersion {
+			return Result{Outcome: Stale, Stale: PlanChanged, Calls: calls}, nil
+		}
+		st.seen = now
+		if q != nil {
+			used, _ := store.Int(old, q.Attr)
+			st.quotaAttr, st.used = q.Attr, used
+			if used >= q.Limit {
+				return m.denyQuota(req, used, calls), nil
+			}
+		}
+		if b != nil {
+			tat, ok := store.Int(old, b.Attr)
+			if ok {
+				st.tats[b.Attr] = tat
+			}
+			if ok && tat > now+b.Tau {
+				return deny(b, tat, now, calls), nil
+			}
+			active = ok && tat > now && b.Tau > 0
+		}
+	}
+	return Result{Calls: 3}, fmt.Errorf("update meter %s %s: condition failed three times without a reason to deny", st.pk, st.planID)
+}
+
+// deny is a throttle denial against a bucket whose TAT is tat.
+func deny(b *Bucket, tat, now int64, calls int) Result {
+	return Result{Outcome: Throttled, RetryAfter: micros(tat - b.Tau - now), Calls: calls}
+}
+
+func (m *Meter) denyQuota(req *Request, used int64, calls int) Result {
+	return Result{Outcome: QuotaExceeded, Used: used, TokensRemaining: -1,
+		RetryAfter: micros(req.Quota.Reset - req.Now), Calls: calls}
+}
+
+// admitted reads the values the write returned into the state and result.
+func (st *State) admitted(req *Request, attrs map[string]types.AttributeValue) Result {
+	res := Result{Outcome: Admitted, TokensRemaining: -1}
+	st.seen = req.Now
+	if b := req.Bucket; b != nil {
+		tat, _ := store.Int(attrs, b.Attr)
+		st.tats[b.Attr] = tat
+		// Tokens left: floor(burst - (TAT - now)/T).
+		res.TokensRemaining = max(b.Burst-ceilDiv(tat-req.Now, b.T), 0)
+	}
+	if q := req.Quota; q != nil {
+		res.Used, _ = store.Int(attrs, q.Attr)
+		st.quotaAttr, st.used = q.Attr, res.Used
+	}
+	return res
+}
+
+// Condition and update expressions. The variants differ only in how the
+// bucket is tested and moved; the quota and day counters ride along.
+const (
+	condGuard   = "kv = :kv AND pv <= :pv"
+	condIdle    = " AND (attribute_not_exists(#b) OR #b <= :bmax)"
+	condActive  = " AND #b > :now AND #b <= :bmax"
+	condQuota   = " AND (attribute_not_exists(#q) OR #q < :qlim)"
+	setGuard    = "SET pv = :pv"
+	setIdle     = ", #b = :bnew"
+	setActive   = ", #b = #b + :t"
+	setQuota    = ", #e = :rem - if_not_exists(#q, :zero)"
+	addDay      = " ADD #d :one"
+	addDayQuota = " ADD #d :one, #q :one"
+)
+
+// expressions[bucket][quota]: bucket 0 none, 1 idle, 2 active.
+var expressions = func() (e [3][2][2]string) {
+	for b, cond := range []string{"", condIdle, condActive} {
+		set := []string{"", setIdle, setActive}[b]
+		e[b][0] = [2]string{condGuard + cond, setGuard + set + addDay}
+		e[b][1] = [2]string{condGuard + cond + condQuota, setGuard + set + setQuota + addDayQuota}
+	}
+	return e
+}()
+
+func (m *Meter) input(req *Request, st *State, day string, active, all bool) *dynamodb.UpdateItemInput {
+	names := map[string]string{"#d": store.PrefixDay + day}
+	values := map[string]types.AttributeValue{
+		":kv": store.N(req.KeyVersion), ":pv": store.N(req.PlanVersion), ":one": store.N(1),
+	}
+	bucket, quota := 0, 0
+	if b := req.Bucket; b != nil {
+		names["#b"] = b.Attr
+		if active {
+			bucket = 2
+			values[":now"] = store.N(req.Now)
+			values[":bmax"] = store.N(req.Now + b.Tau)
+			values[":t"] = store.N(b.T)
+		} else {
+			bucket = 1
+			values[":bmax"] = store.N(req.Now + min(b.Tau, 0))
+			values[":bnew"] = store.N(req.Now + b.T)
+		}
+	}
+	if q := req.Quota; q != nil {
+		quota = 1
+		names["#q"] = q.Attr
+		names["#e"] = store.PrefixRemaining + day
+		values[":qlim"] = store.N(q.Limit)
+		values[":rem"] = store.N(q.Limit - 1)
+		values[":zero"] = store.N(0)
+	}
+	returns := types.ReturnValueUpdatedNew
+	if all {
+		returns = types.ReturnValueAllNew
+	}
+	expr := expressions[bucket][quota]
+	return &dynamodb.UpdateItemInput{
+		TableName:                           &m.Table,
+		Key:                                 st.key,
+		ConditionExpression:                 aws.String(expr[0]),
+		UpdateExpression:                    aws.String(expr[1]),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValues:                        returns,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+}
+
+// Day is the UTC day of a µs timestamp, as yyyymmdd.
+func Day(now int64) string { return time.UnixMicro(now).UTC().Format("20060102") }
+
+func ceilDiv(a, b int64) int64 {
+	if a <= 0 {
+		return 0
+	}
+	return (a + b - 1) / b
+}
+
+func micros(us int64) time.Duration {
+	if us < 0 {
+		return 0
+	}
+	if us > int64(maxDuration/time.Microsecond) {
+		return maxDuration
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
+const maxDuration = time.Duration(1<<63 - 1)
