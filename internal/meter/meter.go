@@ -141,7 +141,8 @@ type Result struct {
 	Stale   Staleness
 	// TokensRemaining after the decision; -1 without a bucket.
 	TokensRemaining int64
-	// Used is the quota used in the period after the decision.
+	// Used is the quota used in the period after the decision, as far as
+	// the meter knows: exact after an admission, a lower bound otherwise.
 	Used int64
 	// RetryAfter is how long until a denied request could be admitted.
 	RetryAfter time.Duration
@@ -177,18 +178,19 @@ func NewState(keyID, planID string) *State {
 func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, error) {
 	now, b, q := req.Now, req.Bucket, req.Quota
 	if b != nil && b.Burst < 1 {
-		return Result{Outcome: Throttled, RetryAfter: micros(b.T)}, nil
+		return Result{Outcome: Throttled, RetryAfter: micros(b.T), TokensRemaining: 0}, nil
 	}
 	if q != nil && q.Limit <= 0 {
 		return m.denyQuota(req, 0, 0), nil
 	}
 	if st.seen > 0 && now-st.seen < m.DenyTTL.Microseconds() {
-		if q != nil && st.quotaAttr == q.Attr && st.used >= q.Limit {
-			return m.denyQuota(req, st.used, 0), nil
+		used := st.usedIn(q)
+		if q != nil && used >= q.Limit {
+			return m.denyQuota(req, used, 0), nil
 		}
 		if b != nil {
 			if tat, ok := st.tats[b.Attr]; ok && tat > now+b.Tau {
-				return deny(b, tat, now, 0), nil
+				return deny(b, tat, now, used, 0), nil
 			}
 		}
 	}
@@ -223,8 +225,9 @@ func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, erro
 			return Result{Outcome: Stale, Stale: PlanChanged, Calls: calls}, nil
 		}
 		st.seen = now
+		var used int64
 		if q != nil {
-			used, _ := store.Int(old, q.Attr)
+			used, _ = store.Int(old, q.Attr)
 			st.quotaAttr, st.used = q.Attr, used
 			if used >= q.Limit {
 				return m.denyQuota(req, used, calls), nil
@@ -236,7 +239,7 @@ func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, erro
 				st.tats[b.Attr] = tat
 			}
 			if ok && tat > now+b.Tau {
-				return deny(b, tat, now, calls), nil
+				return deny(b, tat, now, used, calls), nil
 			}
 			active = ok && tat > now && b.Tau > 0
 		}
@@ -245,8 +248,16 @@ func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, erro
 }
 
 // deny is a throttle denial against a bucket whose TAT is tat.
-func deny(b *Bucket, tat, now int64, calls int) Result {
-	return Result{Outcome: Throttled, RetryAfter: micros(tat - b.Tau - now), Calls: calls}
+func deny(b *Bucket, tat, now, used int64, calls int) Result {
+	return Result{Outcome: Throttled, RetryAfter: micros(tat - b.Tau - now), Used: used, Calls: calls}
+}
+
+// usedIn is the quota count last seen for q's period, or 0.
+func (st *State) usedIn(q *Quota) int64 {
+	if q == nil || st.quotaAttr != q.Attr {
+		return 0
+	}
+	return st.used
 }
 
 func (m *Meter) denyQuota(req *Request, used int64, calls int) Result {

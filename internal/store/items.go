@@ -1,5 +1,10 @@
 package store
 
+import (
+	"fmt"
+	"hash/fnv"
+)
+
 // The table holds these items. Every item has a string pk and sk.
 //
 //	item                      pk                  sk
@@ -74,6 +79,17 @@ func MeterSK(planID string) string { return skMeter + planID }
 
 // HistorySK is the sort key of a month of usage history for a key and plan.
 func HistorySK(planID, yyyymm string) string { return skHistory + planID + "#" + yyyymm }
+
+// RouteAttr names the TAT attribute of a route override's bucket: "r" and
+// eight hex digits of an FNV-1a hash of the stage and the throttle key. A
+// collision would only make two routes share a bucket, never admit more.
+func RouteAttr(stage, throttleKey string) string {
+	h := fnv.New32a()
+	h.Write([]byte(stage))
+	h.Write([]byte{0})
+	h.Write([]byte(throttleKey))
+	return fmt.Sprintf("%s%08x", PrefixRoute, h.Sum32())
+}
 
 func hashPK(hash string) string   { return "HASH#" + hash }
 func planPK(planID string) string { return "PLAN#" + planID }

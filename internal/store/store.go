@@ -49,7 +49,7 @@ func (t *Table) now() time.Time {
 // environment, shared config files, and AWS_ENDPOINT_URL_DYNAMODB for
 // DynamoDB Local. Retries back off for at most maxBackoff between attempts;
 // callers bound the total with their context's deadline.
-func NewClient(ctx context.Context, maxAttempts int, maxBackoff time.Duration) (*dynamodb.Client, error) {
+func NewClient(ctx context.Context, maxAttempts int, maxBackoff time.Duration, opts ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = maxAttempts
@@ -59,7 +59,7 @@ func NewClient(ctx context.Context, maxAttempts int, maxBackoff time.Duration) (
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	return dynamodb.NewFromConfig(cfg, LocalFriendly), nil
+	return dynamodb.NewFromConfig(cfg, append([]func(*dynamodb.Options){LocalFriendly}, opts...)...), nil
 }
 
 // LocalFriendly turns off response CRC32 checks when the endpoint is

@@ -350,4 +350,3 @@ func TestDeletes(t *testing.T) {
 		t.Fatalf("deleted plan: %v", err)
 	}
 }
-

@@ -1,0 +1,270 @@
+// Package authorizer is Tollgate's HTTP API (payload 2.0) Lambda authorizer:
+// it finds the request's API key, the key's usage plan for the request's
+// API stage, and admits or denies the request against that plan's throttle
+// and quota, exactly, with one conditional DynamoDB write.
+//
+// The whole decision is in this file, in the order it happens:
+//
+//  1. take the key from the request; a missing or malformed key is denied
+//     without a DynamoDB call;
+//  2. find the key's record by the SHA-256 of its value (cached);
+//  3. find the plan that covers the request's apiId:stage for this key
+//     (cached), and its limits for the route;
+//  4. meter the request: one conditional UpdateItem on the key's meter
+//     item, guarded by the key's and plan's versions. If either moved since
+//     they were cached, the write fails, both are reloaded, and the meter
+//     is asked again, so admin changes apply to the very next decision;
+//  5. answer: allow with the limits in the context, or deny (403), or with
+//     ON_LIMIT=pass allow and tell the backend which limit was hit.
+package authorizer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/tollgate-dev/tollgate/internal/keys"
+	"github.com/tollgate-dev/tollgate/internal/meter"
+	"github.com/tollgate-dev/tollgate/internal/plans"
+	"github.com/tollgate-dev/tollgate/internal/store"
+)
+
+// Reasons for a decision, as logged and counted.
+const (
+	ReasonOK             = "ok"
+	ReasonMissingKey     = "missing_key"
+	ReasonMalformedKey   = "malformed_key"
+	ReasonUnknownKey     = "unknown_key"
+	ReasonDisabledKey    = "disabled_key"
+	ReasonNoPlan         = "no_plan"
+	ReasonThrottled      = "throttled"
+	ReasonQuotaExceeded  = "quota_exceeded"
+	ReasonError          = "error"
+	ReasonMalformedEvent = "malformed_event"
+)
+
+// Authorizer decides requests. Like a Lambda execution environment it makes
+// one decision at a time; concurrent calls wait for each other. Give each
+// simulated instance its own Authorizer.
+type Authorizer struct {
+	cfg   Config
+	dir   *store.Table
+	meter *meter.Meter
+	clock func() time.Time
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	last  int64 // the latest now handed out, µs: now never goes backwards
+	cache cache
+}
+
+// New returns an Authorizer over db. Build db with Instrument among its
+// options to have DynamoDB calls counted and timed in logs and metrics.
+func New(cfg Config, db store.API, clock func() time.Time, log *slog.Logger) *Authorizer {
+	a := &Authorizer{
+		cfg:   cfg,
+		dir:   &store.Table{DB: db, Name: cfg.Table, Now: clock},
+		meter: &meter.Meter{DB: db, Table: cfg.Table, DenyTTL: cfg.DenyTTL, Retention: cfg.Retention},
+		clock: clock,
+		log:   log,
+		cache: newCache(cfg.CacheSize),
+	}
+	a.meter.OnCompactError = func(err error) {
+		a.log.Warn("usage housekeeping failed; it is retried on the next day's first request", "error", err.Error())
+	}
+	return a
+}
+
+// Invoke implements lambda.Handler. It decodes the event itself so that a
+// malformed event gets a denial, not an error.
+func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	var ev events.APIGatewayV2CustomAuthorizerV2Request
+	var resp events.APIGatewayV2CustomAuthorizerSimpleResponse
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		a.log.LogAttrs(ctx, slog.LevelWarn, "decision", slog.Bool("allow", false),
+			slog.String("reason", ReasonMalformedEvent), slog.String("error", err.Error()))
+		return json.Marshal(resp)
+	}
+	resp = a.Authorize(ctx, ev)
+	return json.Marshal(resp)
+}
+
+// Authorize decides one request.
+func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) events.APIGatewayV2CustomAuthorizerSimpleResponse {
+	start := time.Now()
+	stats := &callStats{}
+	ctx = context.WithValue(ctx, statsKey{}, stats)
+
+	a.mu.Lock()
+	d := a.decide(ctx, &ev)
+	a.mu.Unlock()
+
+	a.logDecision(ctx, &ev, &d, stats, time.Since(start))
+	return d.response()
+}
+
+// decision is what decide found.
+type decision struct {
+	allow      bool
+	reason     string
+	err        error
+	key        *store.Key
+	planID     string
+	limits     limits
+	res        meter.Result
+	limitedBy  string // "throttle" or "quota" when ON_LIMIT=pass let it through
+	failedOpen bool
+}
+
+func (a *Authorizer) decide(ctx context.Context, ev *events.APIGatewayV2CustomAuthorizerV2Request) decision {
+	// 1. The key. Garbage costs no DynamoDB call.
+	value := a.cfg.KeySource.find(ev)
+	if value == "" {
+		return decision{reason: ReasonMissingKey}
+	}
+	if keys.Check(value) != nil {
+		return decision{reason: ReasonMalformedKey}
+	}
+	now := a.now()
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Deadline)
+	defer cancel()
+	hash := keys.Hash(value)
+	stage := plans.StageKey(ev.RequestContext.APIID, ev.RequestContext.Stage)
+
+	var fresh staleness // what to reload before trusting the cache
+	for round := 0; round < 3; round++ {
+		// 2. The key's record and stage claims.
+		k, err := a.key(ctx, hash, stage, now, fresh&reloadKey != 0)
+		if err != nil {
+			return a.failed(decision{}, err)
+		}
+		d := decision{key: k.key}
+		switch {
+		case k.key == nil:
+			d.reason = ReasonUnknownKey
+			return d
+		case !k.key.Enabled:
+			d.reason = ReasonDisabledKey
+			return d
+		}
+
+		// 3. The plan for this stage, and its limits for this route.
+		d.planID = k.key.Stages[stage]
+		if d.planID == "" {
+			d.reason = ReasonNoPlan
+			return d
+		}
+		p, err := a.plan(ctx, d.planID, stage, now, fresh&reloadPlan != 0)
+		if err != nil {
+			return a.failed(d, err)
+		}
+		var ok bool
+		if d.limits, ok = p.limits(ev.RequestContext.APIID, ev.RequestContext.Stage, ev.RouteKey, now, a.cfg.ClockGuard); !ok {
+			d.reason = ReasonNoPlan
+			return d
+		}
+
+		// 4. One conditional write, guarded by the versions just used.
+		req := meter.Request{
+			Now:         now,
+			KeyVersion:  k.key.Version,
+			PlanVersion: p.plan.Version,
+			Bucket:      d.limits.bucket,
+			Quota:       d.limits.quota,
+		}
+		d.res, err = a.meter.Take(ctx, &req, k.state(d.planID))
+		if err != nil {
+			return a.failed(d, err)
+		}
+
+		// 5. The answer.
+		switch d.res.Outcome {
+		case meter.Admitted:
+			d.allow, d.reason = true, ReasonOK
+			return d
+		case meter.Throttled:
+			return a.limited(d, ReasonThrottled, "throttle")
+		case meter.QuotaExceeded:
+			return a.limited(d, ReasonQuotaExceeded, "quota")
+		case meter.Stale:
+			// An admin change got here first: reload and decide again.
+			fresh = reloadPlan
+			if d.res.Stale == meter.KeyChanged {
+				fresh |= reloadKey
+			}
+		}
+	}
+	return a.failed(decision{}, errors.New("the key or its plan kept changing during the decision"))
+}
+
+// limited denies a request over a limit, or with ON_LIMIT=pass allows it
+// and says which limit it is over.
+func (a *Authorizer) limited(d decision, reason, limit string) decision {
+	d.reason = reason
+	if a.cfg.PassOnLimit {
+		d.allow, d.limitedBy = true, limit
+	}
+	return d
+}
+
+// failed handles a DynamoDB failure by FAIL_MODE. Closed denies, which keeps
+// limits exact; open allows and marks the context.
+func (a *Authorizer) failed(d decision, err error) decision {
+	d.reason, d.err = ReasonError, err
+	if a.cfg.FailOpen {
+		d.allow, d.failedOpen = true, true
+	}
+	return d
+}
+
+// now returns the decision's time in µs. It never goes backwards within
+// an instance, so a clock stepped back cannot make this instance
+// undercharge.
+func (a *Authorizer) now() int64 {
+	n := a.clock().UnixMicro()
+	if n < a.last {
+		n = a.last
+	}
+	a.last = n
+	return n
+}
+
+// find returns the request's API key, or "". Header names are matched
+// without regard to case, as HTTP requires; query parameters exactly, as
+// API Gateway does.
+func (s KeySource) find(ev *events.APIGatewayV2CustomAuthorizerV2Request) string {
+	if s.Query {
+		return ev.QueryStringParameters[s.Name]
+	}
+	if v, ok := ev.Headers[s.Name]; ok {
+		return v
+	}
+	for name, v := range ev.Headers {
+		if len(name) == len(s.Name) && equalFold(name, s.Name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// equalFold compares ASCII case-insensitively; header names are ASCII.
+func equalFold(a, b string) bool {
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

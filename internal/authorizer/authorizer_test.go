@@ -1,0 +1,659 @@
+package authorizer_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/tollgate-dev/tollgate/internal/authorizer"
+	"github.com/tollgate-dev/tollgate/internal/dynamotest"
+	"github.com/tollgate-dev/tollgate/internal/keys"
+	"github.com/tollgate-dev/tollgate/internal/plans"
+	"github.com/tollgate-dev/tollgate/internal/store"
+)
+
+func TestMain(m *testing.M) { dynamotest.Main(m) }
+
+// clock is a settable clock shared by a fixture's authorizers and store.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// logBuffer collects log lines from any number of goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) lines(t testing.TB) []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", l)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (b *logBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
+
+type fixture struct {
+	t     testing.TB
+	db    *dynamodb.Client
+	tbl   *store.Table
+	calls *dynamotest.Counter
+	clock *clock
+	logs  *logBuffer
+}
+
+// June 17 2025 is a Tuesday.
+var noon = time.Date(2025, 6, 17, 12, 0, 0, 0, time.UTC)
+
+func setup(t testing.TB) *fixture {
+	t.Helper()
+	calls := &dynamotest.Counter{}
+	db := dynamotest.Client(t, calls.Install, authorizer.Instrument)
+	clk := &clock{t: noon}
+	return &fixture{t: t, db: db, tbl: dynamotest.Store(t, db, clk.Now), calls: calls, clock: clk, logs: &logBuffer{}}
+}
+
+func (f *fixture) newKey(enabled bool, customerID string) (id, value string) {
+	f.t.Helper()
+	value, _ = keys.Generate()
+	k := &store.Key{ID: keys.NewID(), Name: "test", Enabled: enabled, CustomerID: customerID, Hash: keys.Hash(value)}
+	if err := f.tbl.CreateKey(context.Background(), k); err != nil {
+		f.t.Fatal(err)
+	}
+	return k.ID, value
+}
+
+func (f *fixture) newPlan(p plans.Plan) string {
+	f.t.Helper()
+	p.ID, p.Name = keys.NewID(), "test"
+	if p.APIStages == nil {
+		p.APIStages = []plans.APIStage{{APIID: "api1", Stage: "prod"}}
+	}
+	if err := f.tbl.CreatePlan(context.Background(), &store.Plan{Plan: p}); err != nil {
+		f.t.Fatal(err)
+	}
+	return p.ID
+}
+
+func (f *fixture) assign(planID, keyID string) {
+	f.t.Helper()
+	if err := f.tbl.Assign(context.Background(), planID, keyID); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// keyInPlan is a key assigned to a new plan.
+func (f *fixture) keyInPlan(p plans.Plan) (keyID, value, planID string) {
+	keyID, value = f.newKey(true, "")
+	planID = f.newPlan(p)
+	f.assign(planID, keyID)
+	return keyID, value, planID
+}
+
+func (f *fixture) authorizer(mods ...func(*authorizer.Config)) *authorizer.Authorizer {
+	cfg := authorizer.Defaults
+	cfg.Table = f.tbl.Name
+	for _, m := range mods {
+		m(&cfg)
+	}
+	return authorizer.New(cfg, f.db, f.clock.Now, slog.New(slog.NewJSONHandler(f.logs, nil)))
+}
+
+func request(value string) events.APIGatewayV2CustomAuthorizerV2Request {
+	ev := events.APIGatewayV2CustomAuthorizerV2Request{
+		Version:  "2.0",
+		Type:     "REQUEST",
+		RouteKey: "GET /items",
+		RawPath:  "/items",
+		Headers:  map[string]string{"user-agent": "test"},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			APIID: "api1", Stage: "prod", RouteKey: "GET /items", RequestID: "req-1",
+		},
+	}
+	if value != "" {
+		ev.Headers["x-api-key"] = value
+	}
+	return ev
+}
+
+func (f *fixture) lastReason() string {
+	lines := f.logs.lines(f.t)
+	if len(lines) == 0 {
+		f.t.Fatal("no decision logged")
+	}
+	r, _ := lines[len(lines)-1]["reason"].(string)
+	return r
+}
+
+var throttle = func(rate float64, burst int) *plans.Throttle {
+	return &plans.Throttle{RateLimit: rate, BurstLimit: burst}
+}
+
+func TestDenyReasons(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	_, open, _ := f.keyInPlan(plans.Plan{})
+	disabledID, disabled := f.newKey(false, "")
+	f.assign(f.newPlan(plans.Plan{}), disabledID)
+	_, unassigned := f.newKey(true, "")
+	_, throttled, _ := f.keyInPlan(plans.Plan{Throttle: throttle(1, 1)})
+	_, spent, _ := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 1, Period: plans.Day}})
+	unknown, _ := keys.Generate()
+	typo := []byte(open)
+	typo[10] ^= 1
+	otherStage := request(open)
+	otherStage.RequestContext.Stage = "dev"
+	otherAPI := request(open)
+	otherAPI.RequestContext.APIID = "api2"
+
+	a := f.authorizer()
+	a.Authorize(ctx, request(throttled))
+	a.Authorize(ctx, request(spent))
+	tests := []struct {
+		name string
+		ev   events.APIGatewayV2CustomAuthorizerV2Request
+		want string
+	}{
+		{"missing key", request(""), authorizer.ReasonMissingKey},
+		{"empty header", func() events.APIGatewayV2CustomAuthorizerV2Request {
+			e := request("")
+			e.Headers["x-api-key"] = ""
+			return e
+		}(), authorizer.ReasonMissingKey},
+		{"typo", request(string(typo)), authorizer.ReasonMalformedKey},
+		{"garbage", request("hello"), authorizer.ReasonMalformedKey},
+		{"unknown", request(unknown), authorizer.ReasonUnknownKey},
+		{"disabled", request(disabled), authorizer.ReasonDisabledKey},
+		{"no plan", request(unassigned), authorizer.ReasonNoPlan},
+		{"plan lacks the stage", otherStage, authorizer.ReasonNoPlan},
+		{"plan lacks the API", otherAPI, authorizer.ReasonNoPlan},
+		{"throttled", request(throttled), authorizer.ReasonThrottled},
+		{"quota spent", request(spent), authorizer.ReasonQuotaExceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f.calls.Reset()
+			resp := a.Authorize(ctx, tt.ev)
+			if resp.IsAuthorized || resp.Context != nil {
+				t.Fatalf("response = %+v, want a bare denial", resp)
+			}
+			if got := f.lastReason(); got != tt.want {
+				t.Fatalf("reason = %q, want %q", got, tt.want)
+			}
+			if (tt.want == authorizer.ReasonMissingKey || tt.want == authorizer.ReasonMalformedKey) && f.calls.Get("") != 0 {
+				t.Fatalf("%d DynamoDB calls for a key that cannot exist", f.calls.Get(""))
+			}
+		})
+	}
+	if resp := a.Authorize(ctx, request(open)); !resp.IsAuthorized {
+		t.Fatalf("the valid key was denied: %s", f.lastReason())
+	}
+}
+
+func TestAllowContext(t *testing.T) {
+	f := setup(t)
+	keyID, value := f.newKey(true, "cust-42")
+	planID := f.newPlan(plans.Plan{Throttle: throttle(10, 5), Quota: &plans.Quota{Limit: 100, Period: plans.Month}})
+	f.assign(planID, keyID)
+	resp := f.authorizer().Authorize(context.Background(), request(value))
+	if !resp.IsAuthorized {
+		t.Fatalf("denied: %s", f.lastReason())
+	}
+	want := map[string]any{
+		"apiKeyId": keyID, "usagePlanId": planID, "customerId": "cust-42",
+		"rateLimit": 10.0, "burstLimit": 5, "tokensRemaining": int64(4),
+		"quotaLimit": int64(100), "quotaRemaining": int64(99), "quotaResetAt": "2025-07-01T00:00:00Z",
+	}
+	for k, v := range want {
+		if resp.Context[k] != v {
+			t.Errorf("context[%s] = %#v, want %#v", k, resp.Context[k], v)
+		}
+	}
+	if len(resp.Context) != len(want) {
+		t.Errorf("context has extra fields: %v", resp.Context)
+	}
+	out, _ := json.Marshal(resp)
+	if strings.Contains(string(out), value) || strings.Contains(f.logs.String(), value) {
+		t.Fatal("the key's value leaked into the response or the log")
+	}
+	if strings.Contains(f.logs.String(), keys.Hash(value)) {
+		t.Fatal("the key's hash leaked into the log")
+	}
+}
+
+func TestUnlimitedPlanContext(t *testing.T) {
+	f := setup(t)
+	_, value, _ := f.keyInPlan(plans.Plan{})
+	resp := f.authorizer().Authorize(context.Background(), request(value))
+	want := map[string]any{"rateLimit": 0, "burstLimit": 0, "tokensRemaining": -1, "quotaLimit": -1, "quotaRemaining": -1, "quotaResetAt": ""}
+	for k, v := range want {
+		if resp.Context[k] != v {
+			t.Errorf("context[%s] = %#v, want %#v", k, resp.Context[k], v)
+		}
+	}
+	// Usage is still counted for GetUsage.
+	f.calls.Reset()
+	f.authorizer().Authorize(context.Background(), request(value))
+	if f.calls.Get("UpdateItem") != 1 {
+		t.Errorf("an unlimited plan still meters: want 1 UpdateItem, got %v", f.calls.Snapshot())
+	}
+}
+
+func TestKeySources(t *testing.T) {
+	f := setup(t)
+	_, value, _ := f.keyInPlan(plans.Plan{})
+	tests := []struct {
+		name   string
+		source string
+		set    func(*events.APIGatewayV2CustomAuthorizerV2Request)
+		allow  bool
+	}{
+		{"default header", "", func(e *events.APIGatewayV2CustomAuthorizerV2Request) { e.Headers["x-api-key"] = value }, true},
+		{"header in another case", "", func(e *events.APIGatewayV2CustomAuthorizerV2Request) { e.Headers["X-Api-Key"] = value }, true},
+		{"custom header", "header:X-Client-Key", func(e *events.APIGatewayV2CustomAuthorizerV2Request) { e.Headers["x-client-key"] = value }, true},
+		{"custom header ignores x-api-key", "header:x-client-key", func(e *events.APIGatewayV2CustomAuthorizerV2Request) { e.Headers["x-api-key"] = value }, false},
+		{"query", "query:api_key", func(e *events.APIGatewayV2CustomAuthorizerV2Request) {
+			e.QueryStringParameters = map[string]string{"api_key": value}
+		}, true},
+		{"query is case-sensitive", "query:api_key", func(e *events.APIGatewayV2CustomAuthorizerV2Request) {
+			e.QueryStringParameters = map[string]string{"API_KEY": value}
+		}, false},
+		{"two keys in one header", "", func(e *events.APIGatewayV2CustomAuthorizerV2Request) { e.Headers["x-api-key"] = value + "," + value }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"TABLE_NAME": f.tbl.Name, "API_KEY_SOURCE": tt.source}
+			cfg, err := authorizer.FromEnv(func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := authorizer.New(cfg, f.db, f.clock.Now, slog.New(slog.NewJSONHandler(f.logs, nil)))
+			ev := request("")
+			tt.set(&ev)
+			if got := a.Authorize(context.Background(), ev).IsAuthorized; got != tt.allow {
+				t.Fatalf("allowed = %v, want %v (%s)", got, tt.allow, f.lastReason())
+			}
+		})
+	}
+}
+
+func TestOnLimitPass(t *testing.T) {
+	f := setup(t)
+	_, value, _ := f.keyInPlan(plans.Plan{Throttle: throttle(0.5, 1), Quota: &plans.Quota{Limit: 2, Period: plans.Day}})
+	a := f.authorizer(func(c *authorizer.Config) { c.PassOnLimit = true })
+	ctx := context.Background()
+	if resp := a.Authorize(ctx, request(value)); !resp.IsAuthorized || resp.Context["limitExceeded"] != nil {
+		t.Fatalf("first request: %+v", resp)
+	}
+	resp := a.Authorize(ctx, request(value))
+	if !resp.IsAuthorized || resp.Context["limitExceeded"] != "throttle" || resp.Context["retryAfter"] != 2.0 || resp.Context["tokensRemaining"] != int64(0) {
+		t.Fatalf("throttled request: %+v", resp.Context)
+	}
+	f.clock.Add(2 * time.Second)
+	a.Authorize(ctx, request(value))
+	f.clock.Add(2 * time.Second)
+	resp = a.Authorize(ctx, request(value))
+	// Noon to midnight.
+	if !resp.IsAuthorized || resp.Context["limitExceeded"] != "quota" || resp.Context["retryAfter"] != 43196.0 || resp.Context["quotaRemaining"] != int64(0) {
+		t.Fatalf("over-quota request: %+v", resp.Context)
+	}
+	// Passing a request over a limit does not count it.
+	if usage := f.dayCount(t, value); usage != 2 {
+		t.Fatalf("admitted count = %d, want 2", usage)
+	}
+}
+
+// dayCount is the day counter of the key's only plan, today.
+func (f *fixture) dayCount(t *testing.T, value string) int64 {
+	t.Helper()
+	k, err := f.tbl.KeyByHash(context.Background(), keys.Hash(value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var planID string
+	for _, p := range k.Stages {
+		planID = p
+	}
+	out, err := f.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &f.tbl.Name, ConsistentRead: boolp(true),
+		Key: itemKey(store.KeyPK(k.ID), store.MeterSK(planID))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := store.Int(out.Item, store.PrefixDay+f.clock.Now().UTC().Format("20060102"))
+	return n
+}
+
+func TestFailMode(t *testing.T) {
+	for _, open := range []bool{false, true} {
+		f := setup(t)
+		_, value, _ := f.keyInPlan(plans.Plan{})
+		// A client whose every call fails as an unreachable endpoint would.
+		broken := dynamotest.Client(t, authorizer.Instrument, func(o *dynamodb.Options) {
+			o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+				return s.Finalize.Add(middleware.FinalizeMiddlewareFunc("fail", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+					return middleware.FinalizeOutput{}, middleware.Metadata{}, errors.New("connection refused")
+				}), middleware.After)
+			})
+		})
+		cfg := authorizer.Defaults
+		cfg.Table, cfg.FailOpen, cfg.Deadline = f.tbl.Name, open, 200*time.Millisecond
+		a := authorizer.New(cfg, broken, f.clock.Now, slog.New(slog.NewJSONHandler(f.logs, nil)))
+		start := time.Now()
+		resp := a.Authorize(context.Background(), request(value))
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("decision took %s with a 200ms deadline", took)
+		}
+		if resp.IsAuthorized != open || f.lastReason() != authorizer.ReasonError {
+			t.Errorf("FAIL_MODE open=%v: authorized=%v reason=%s", open, resp.IsAuthorized, f.lastReason())
+		}
+		if open && resp.Context["failOpen"] != true {
+			t.Errorf("fail-open context = %v", resp.Context)
+		}
+	}
+}
+
+func TestRouteOverrides(t *testing.T) {
+	f := setup(t)
+	_, value, _ := f.keyInPlan(plans.Plan{
+		Throttle: throttle(1, 1),
+		Quota:    &plans.Quota{Limit: 4, Period: plans.Day},
+		APIStages: []plans.APIStage{{APIID: "api1", Stage: "prod", Throttle: map[string]plans.Throttle{
+			"/items/{id}/GET": {RateLimit: 1, BurstLimit: 2},
+		}}},
+	})
+	a := f.authorizer()
+	route := func(rk string) events.APIGatewayV2CustomAuthorizerV2Request {
+		ev := request(value)
+		ev.RouteKey, ev.RequestContext.RouteKey = rk, rk
+		return ev
+	}
+	steps := []struct {
+		route string
+		allow bool
+		burst any
+	}{
+		{"GET /items", true, 1},         // the plan's bucket of 1
+		{"GET /items", false, nil},      // ...empty
+		{"GET /items/{id}", true, 2},    // the override's own bucket of 2
+		{"GET /items/{id}", true, 2},    //
+		{"GET /items/{id}", false, nil}, // ...empty
+		{"POST /items/{id}", true, 1},   // another method: the plan's bucket, refilled below
+	}
+	for i, s := range steps {
+		if s.route == "POST /items/{id}" {
+			f.clock.Add(time.Second)
+		}
+		resp := a.Authorize(context.Background(), route(s.route))
+		if resp.IsAuthorized != s.allow {
+			t.Fatalf("step %d (%s): allowed=%v, want %v (%s)", i, s.route, resp.IsAuthorized, s.allow, f.lastReason())
+		}
+		if s.allow && resp.Context["burstLimit"] != s.burst {
+			t.Fatalf("step %d: burstLimit %v, want %v", i, resp.Context["burstLimit"], s.burst)
+		}
+	}
+	// The quota of 4 is shared across routes.
+	f.clock.Add(10 * time.Second)
+	if resp := a.Authorize(context.Background(), route("GET /items/{id}")); resp.IsAuthorized || f.lastReason() != authorizer.ReasonQuotaExceeded {
+		t.Fatalf("fifth request: allowed=%v reason=%s, want quota_exceeded", resp.IsAuthorized, f.lastReason())
+	}
+}
+
+func TestQuotaOffsetAppliesToTheFirstPeriod(t *testing.T) {
+	f := setup(t)
+	_, value, _ := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 5, Offset: 3, Period: plans.Day}})
+	a := f.authorizer()
+	count := func() int {
+		n := 0
+		for range 8 {
+			if a.Authorize(context.Background(), request(value)).IsAuthorized {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("first day admitted %d, want 5 - 3 = 2", n)
+	}
+	f.clock.Add(24 * time.Hour)
+	if n := count(); n != 5 {
+		t.Fatalf("second day admitted %d, want 5", n)
+	}
+}
+
+func TestQuotaPeriodBoundaries(t *testing.T) {
+	tests := []struct {
+		period string
+		last   time.Time // the last instant of a period
+	}{
+		{plans.Day, time.Date(2025, 6, 17, 23, 59, 59, 999999000, time.UTC)},
+		{plans.Week, time.Date(2025, 6, 22, 23, 59, 59, 999999000, time.UTC)}, // Sunday
+		{plans.Month, time.Date(2024, 2, 29, 23, 59, 59, 999999000, time.UTC)},
+		{plans.Month, time.Date(2025, 4, 30, 23, 59, 59, 999999000, time.UTC)},
+		{plans.Month, time.Date(2025, 12, 31, 23, 59, 59, 999999000, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.period+" "+tt.last.Format("2006-01-02"), func(t *testing.T) {
+			f := setup(t)
+			f.clock.Set(tt.last.Add(-time.Hour))
+			_, value, _ := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 2, Period: tt.period}})
+			a := f.authorizer()
+			f.clock.Set(tt.last)
+			for i, want := range []bool{true, true, false} {
+				if got := a.Authorize(context.Background(), request(value)).IsAuthorized; got != want {
+					t.Fatalf("request %d at the period's end: %v, want %v", i, got, want)
+				}
+			}
+			f.clock.Add(time.Microsecond)
+			resp := a.Authorize(context.Background(), request(value))
+			if !resp.IsAuthorized {
+				t.Fatalf("first request of the next period denied: %s", f.lastReason())
+			}
+			if want := tt.last.Add(time.Microsecond).Format(time.RFC3339); resp.Context["quotaResetAt"] == want {
+				t.Fatalf("quotaResetAt still names the old period's end")
+			}
+		})
+	}
+}
+
+func TestAdminChangesApplyOnTheNextDecision(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	keyID, value, planID := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 100, Period: plans.Day}})
+	// DenyTTL 0: grants are seen at once too, so the test can flip back.
+	a := f.authorizer(func(c *authorizer.Config) { c.DenyTTL = 0 })
+	warm := a.Authorize(ctx, request(value))
+	if !warm.IsAuthorized {
+		t.Fatal("warm-up denied")
+	}
+	steps := []struct {
+		name   string
+		change func() error
+		allow  bool
+		reason string
+	}{
+		{"disable the key", func() error {
+			_, err := f.tbl.UpdateKey(ctx, keyID, func(k *store.Key) error { k.Enabled = false; return nil })
+			return err
+		}, false, authorizer.ReasonDisabledKey},
+		{"enable it again", func() error {
+			_, err := f.tbl.UpdateKey(ctx, keyID, func(k *store.Key) error { k.Enabled = true; return nil })
+			return err
+		}, true, authorizer.ReasonOK},
+		{"lower the quota below its use", func() error {
+			_, err := f.tbl.UpdatePlan(ctx, planID, func(p *plans.Plan) error { p.Quota.Limit = 2; return nil })
+			return err
+		}, false, authorizer.ReasonQuotaExceeded},
+		{"raise it", func() error {
+			_, err := f.tbl.UpdatePlan(ctx, planID, func(p *plans.Plan) error { p.Quota.Limit = 100; return nil })
+			return err
+		}, true, authorizer.ReasonOK},
+		{"add a throttle", func() error {
+			_, err := f.tbl.UpdatePlan(ctx, planID, func(p *plans.Plan) error { p.Throttle = throttle(0.001, 1); return nil })
+			return err
+		}, true, authorizer.ReasonOK},
+		{"its bucket is now empty", func() error { return nil }, false, authorizer.ReasonThrottled},
+		{"drop the stage from the plan", func() error {
+			_, err := f.tbl.UpdatePlan(ctx, planID, func(p *plans.Plan) error { p.APIStages = nil; p.Throttle = nil; return nil })
+			return err
+		}, false, authorizer.ReasonNoPlan},
+		{"give it back", func() error {
+			_, err := f.tbl.UpdatePlan(ctx, planID, func(p *plans.Plan) error {
+				p.APIStages = []plans.APIStage{{APIID: "api1", Stage: "prod"}}
+				return nil
+			})
+			return err
+		}, true, authorizer.ReasonOK},
+		{"remove the key from the plan", func() error { return f.tbl.Unassign(ctx, planID, keyID) }, false, authorizer.ReasonNoPlan},
+		{"add it again", func() error { return f.tbl.Assign(ctx, planID, keyID) }, true, authorizer.ReasonOK},
+		{"delete the key", func() error { return f.tbl.DeleteKey(ctx, keyID) }, false, authorizer.ReasonUnknownKey},
+	}
+	for _, s := range steps {
+		if err := s.change(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		resp := a.Authorize(ctx, request(value))
+		if resp.IsAuthorized != s.allow || f.lastReason() != s.reason {
+			t.Fatalf("after %q: allowed=%v reason=%s, want %v %s", s.name, resp.IsAuthorized, f.lastReason(), s.allow, s.reason)
+		}
+	}
+}
+
+func TestGrantsAreSeenWithinDenyTTL(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	keyID, value := f.newKey(true, "")
+	planID := f.newPlan(plans.Plan{})
+	a := f.authorizer() // DenyTTL 1s
+	if a.Authorize(ctx, request(value)).IsAuthorized {
+		t.Fatal("unassigned key allowed")
+	}
+	f.assign(planID, keyID)
+	f.calls.Reset()
+	if a.Authorize(ctx, request(value)).IsAuthorized || f.calls.Get("") != 0 {
+		t.Fatalf("within DenyTTL the cached denial should stand, without DynamoDB calls (%d)", f.calls.Get(""))
+	}
+	f.clock.Add(time.Second)
+	if !a.Authorize(ctx, request(value)).IsAuthorized {
+		t.Fatalf("after DenyTTL the new assignment is not seen: %s", f.lastReason())
+	}
+}
+
+func TestCallsPerDecision(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	_, under, _ := f.keyInPlan(plans.Plan{Throttle: throttle(1000, 100), Quota: &plans.Quota{Limit: 1_000_000, Period: plans.Month}})
+	_, saturated, _ := f.keyInPlan(plans.Plan{Throttle: throttle(1, 5)})
+	a := f.authorizer()
+	a.Authorize(ctx, request(under))
+	a.Authorize(ctx, request(saturated))
+
+	const n = 200
+	f.calls.Reset()
+	for range n {
+		f.clock.Add(2 * time.Millisecond) // 500/s, under the 1000/s limit
+		if !a.Authorize(ctx, request(under)).IsAuthorized {
+			t.Fatalf("under-limit key denied: %s", f.lastReason())
+		}
+	}
+	perDecision := float64(f.calls.Get("")) / n
+	t.Logf("under limit: %.3f DynamoDB calls per decision (%v)", perDecision, f.calls.Snapshot())
+	if perDecision != 1 || f.calls.Get("UpdateItem") != n {
+		t.Errorf("under limit: %.3f calls per decision, want exactly 1 UpdateItem each", perDecision)
+	}
+
+	f.calls.Reset()
+	allowed := 0
+	for range n {
+		f.clock.Add(10 * time.Millisecond) // 100/s offered to a 1/s key
+		if a.Authorize(ctx, request(saturated)).IsAuthorized {
+			allowed++
+		}
+	}
+	perDecision = float64(f.calls.Get("")) / n
+	t.Logf("saturated: %.3f DynamoDB calls per decision, %d of %d allowed", perDecision, allowed, n)
+	if perDecision > 1.05 {
+		t.Errorf("saturated: %.3f calls per decision, want at most 1.05", perDecision)
+	}
+	if allowed > 5+2 { // burst 5 plus 2 s of refill at 1/s
+		t.Errorf("saturated key allowed %d times in 2s", allowed)
+	}
+}
+
+func TestLogLinePerDecision(t *testing.T) {
+	f := setup(t)
+	_, value, planID := f.keyInPlan(plans.Plan{})
+	a := f.authorizer()
+	a.Authorize(context.Background(), request(value))
+	a.Authorize(context.Background(), request("bad"))
+	lines := f.logs.lines(t)
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines for 2 decisions", len(lines))
+	}
+	first := lines[0]
+	for _, field := range []string{"allow", "reason", "apiKeyId", "usagePlanId", "apiId", "stage", "routeKey", "requestId", "ddbCalls", "ddbMs", "latencyMs"} {
+		if _, ok := first[field]; !ok {
+			t.Errorf("log line lacks %q: %v", field, first)
+		}
+	}
+	if first["usagePlanId"] != planID || first["msg"] != "decision" {
+		t.Errorf("log line = %v", first)
+	}
+}
+
+func TestMalformedEventIsDenied(t *testing.T) {
+	f := setup(t)
+	a := f.authorizer()
+	for _, payload := range []string{``, `{`, `[]`, `{"headers": 5}`, `{"requestContext": "x"}`, `null`} {
+		out, err := a.Invoke(context.Background(), []byte(payload))
+		if err != nil {
+			t.Fatalf("Invoke(%q) error: %v", payload, err)
+		}
+		var resp events.APIGatewayV2CustomAuthorizerSimpleResponse
+		if err := json.Unmarshal(out, &resp); err != nil || resp.IsAuthorized {
+			t.Fatalf("Invoke(%q) = %s", payload, out)
+		}
+	}
+}
+
+func boolp(b bool) *bool { return &b }
+
+func itemKey(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{"pk": store.S(pk), "sk": store.S(sk)}
+}

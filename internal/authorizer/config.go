@@ -1,0 +1,128 @@
+package authorizer
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the authorizer's configuration. FromEnv reads it from the
+// environment variables the README's configuration table lists.
+type Config struct {
+	Table     string
+	KeySource KeySource
+	// PassOnLimit allows throttled and over-quota requests, marking them in
+	// the context, so that a backend can answer a real 429 (ON_LIMIT=pass).
+	PassOnLimit bool
+	// FailOpen allows requests when DynamoDB cannot be reached in time
+	// (FAIL_MODE=open). The default denies them, which keeps limits exact.
+	FailOpen bool
+	// Deadline bounds the DynamoDB work of one decision, retries included.
+	Deadline time.Duration
+	// ClockGuard is taken from every bucket's tolerance: set it to twice
+	// the clock error between instances to stay exact against true time.
+	ClockGuard time.Duration
+	// DenyTTL bounds how long a cached denial is repeated without asking
+	// DynamoDB: an unknown or disabled key, a missing plan, a spent quota,
+	// an empty bucket. It is how long a grant (a new key or assignment, an
+	// enabled key, a raised limit, an extension) can take to be seen.
+	DenyTTL time.Duration
+	// CacheSize bounds the keys an instance remembers.
+	CacheSize int
+	// Retention is how long usage history is kept after its month.
+	Retention time.Duration
+}
+
+// KeySource says where requests carry their API key.
+type KeySource struct {
+	Query bool   // a query string parameter, case-sensitive; otherwise a header
+	Name  string // lowercase for headers
+}
+
+func (s KeySource) String() string {
+	if s.Query {
+		return "query:" + s.Name
+	}
+	return "header:" + s.Name
+}
+
+// Defaults, as the README documents them.
+var Defaults = Config{
+	KeySource: KeySource{Name: "x-api-key"},
+	Deadline:  time.Second,
+	DenyTTL:   time.Second,
+	CacheSize: 10000,
+	Retention: 400 * 24 * time.Hour,
+}
+
+// FromEnv reads the configuration. Each error names the variable and the
+// values it accepts.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Defaults
+	c.Table = getenv("TABLE_NAME")
+	if c.Table == "" {
+		return c, fmt.Errorf("TABLE_NAME is not set: set it to the Tollgate table's name")
+	}
+	if v := getenv("API_KEY_SOURCE"); v != "" {
+		where, name, ok := strings.Cut(v, ":")
+		if !ok || name == "" || (where != "header" && where != "query") {
+			return c, fmt.Errorf("API_KEY_SOURCE=%q: want header:<name> or query:<name>, e.g. header:x-api-key", v)
+		}
+		c.KeySource = KeySource{Query: where == "query", Name: name}
+		if !c.KeySource.Query {
+			c.KeySource.Name = strings.ToLower(name)
+		}
+	}
+	switch v := getenv("ON_LIMIT"); v {
+	case "", "deny":
+	case "pass":
+		c.PassOnLimit = true
+	default:
+		return c, fmt.Errorf("ON_LIMIT=%q: want deny (403 on throttle or quota) or pass (allow, and tell the backend in the context)", v)
+	}
+	switch v := getenv("FAIL_MODE"); v {
+	case "", "closed":
+	case "open":
+		c.FailOpen = true
+	default:
+		return c, fmt.Errorf("FAIL_MODE=%q: want closed (deny when DynamoDB fails) or open (allow, with failOpen in the context)", v)
+	}
+	var err error
+	if c.Deadline, err = duration(getenv, "DYNAMODB_DEADLINE", c.Deadline, time.Millisecond); err != nil {
+		return c, err
+	}
+	if c.ClockGuard, err = duration(getenv, "CLOCK_SKEW_GUARD", c.ClockGuard, 0); err != nil {
+		return c, err
+	}
+	if c.DenyTTL, err = duration(getenv, "DENY_CACHE_TTL", c.DenyTTL, 0); err != nil {
+		return c, err
+	}
+	if v := getenv("CACHE_SIZE"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("CACHE_SIZE=%q: want a whole number of keys, at least 1", v)
+		}
+		c.CacheSize = n
+	}
+	if v := getenv("USAGE_RETENTION_DAYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return c, fmt.Errorf("USAGE_RETENTION_DAYS=%q: want a whole number of days; 0 keeps usage history forever", v)
+		}
+		c.Retention = time.Duration(n) * 24 * time.Hour
+	}
+	return c, nil
+}
+
+func duration(getenv func(string) string, name string, def, least time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < least {
+		return 0, fmt.Errorf("%s=%q: want a duration of at least %s, such as 500ms or 2s", name, v, least)
+	}
+	return d, nil
+}
