@@ -6,7 +6,10 @@ package dynamotest
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -158,4 +161,39 @@ func (c *Counter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.n = nil
+}
+
+// Proxy forwards HTTP to a DynamoDB endpoint and counts the calls by
+// operation, for processes whose SDK middleware a test cannot reach.
+type Proxy struct {
+	URL string
+	Counter
+	srv *http.Server
+}
+
+// NewProxy starts a counting proxy in front of the test endpoint.
+func NewProxy(t testing.TB) *Proxy {
+	t.Helper()
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{URL: "http://" + l.Addr().String()}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
+	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := r.Header.Get("X-Amz-Target")
+		if i := strings.LastIndexByte(op, '.'); i >= 0 {
+			op = op[i+1:]
+		}
+		p.add(op)
+		rp.ServeHTTP(w, r)
+	})}
+	go p.srv.Serve(l)
+	t.Cleanup(func() { p.srv.Close() })
+	return p
 }

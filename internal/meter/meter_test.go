@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -426,4 +427,34 @@ func itemSize(item map[string]types.AttributeValue) int {
 		}
 	}
 	return n
+}
+
+// TestTwoCallsAtWorst hammers one idle bucket from many instances, the
+// worst case for guessing the variant: no decision may take a third call.
+func TestTwoCallsAtWorst(t *testing.T) {
+	f := newFixture(t)
+	b := meter.NewBucket("tat", 1e6, 1_000_000, 0)
+	var mu sync.Mutex
+	hist := map[int]int{}
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := f.state()
+			for range 50 {
+				res := f.take(t, st, time.Now().UnixMicro(), &b, nil)
+				mu.Lock()
+				hist[res.Calls]++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("calls per decision: %v", hist)
+	for calls := range hist {
+		if calls > 2 {
+			t.Fatalf("a decision took %d calls: %v", calls, hist)
+		}
+	}
 }

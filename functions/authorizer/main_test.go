@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/tollgate-dev/tollgate/internal/dynamotest"
+	"github.com/tollgate-dev/tollgate/internal/keys"
+	"github.com/tollgate-dev/tollgate/internal/lambdatest"
+	"github.com/tollgate-dev/tollgate/internal/plans"
+	"github.com/tollgate-dev/tollgate/internal/store"
+)
+
+func TestMain(m *testing.M) { dynamotest.Main(m) }
+
+// TestBinary runs the authorizer built from this package as Lambda runs
+// it: several processes, each one execution environment polling its own
+// Runtime API, all against DynamoDB Local through a proxy that counts calls.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	ctx := context.Background()
+	bin, err := lambdatest.Build(".", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := dynamotest.Store(t, dynamotest.Client(t), nil)
+	proxy := dynamotest.NewProxy(t)
+
+	const processes = 4
+	var procs []*lambdatest.Process
+	for range processes {
+		p, err := lambdatest.Start(bin, "TABLE_NAME="+tbl.Name, "AWS_ENDPOINT_URL_DYNAMODB="+proxy.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Stop)
+		procs = append(procs, p)
+	}
+
+	newKey := func(p plans.Plan) string {
+		v, _ := keys.Generate()
+		k := &store.Key{ID: keys.NewID(), Enabled: true, Hash: keys.Hash(v)}
+		p.ID, p.Name = keys.NewID(), "binary"
+		p.APIStages = []plans.APIStage{{APIID: "api1", Stage: "prod"}}
+		if err := tbl.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if err := tbl.CreatePlan(ctx, &store.Plan{Plan: p}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tbl.Assign(ctx, p.ID, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	event := func(value string) []byte {
+		b, _ := json.Marshal(events.APIGatewayV2CustomAuthorizerV2Request{
+			Version: "2.0", Type: "REQUEST", RouteKey: "GET /items",
+			Headers:        map[string]string{"x-api-key": value},
+			RequestContext: events.APIGatewayV2HTTPRequestContext{APIID: "api1", Stage: "prod", RouteKey: "GET /items"},
+		})
+		return b
+	}
+	// drive invokes every process `per` times, concurrently, and counts
+	// the allowed answers.
+	drive := func(value string, per int) int {
+		var allowed atomic.Int64
+		var wg sync.WaitGroup
+		payload := event(value)
+		for _, p := range procs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range per {
+					out, err := p.Invoke(ctx, payload)
+					if err != nil {
+						t.Errorf("invoke: %v\n%s", err, p.Output())
+						return
+					}
+					var resp events.APIGatewayV2CustomAuthorizerSimpleResponse
+					if err := json.Unmarshal(out, &resp); err != nil {
+						t.Errorf("response %q: %v", out, err)
+						return
+					}
+					if resp.IsAuthorized {
+						allowed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return int(allowed.Load())
+	}
+
+	t.Run("burst is exact", func(t *testing.T) {
+		if got := drive(newKey(plans.Plan{Throttle: &plans.Throttle{RateLimit: 0.001, BurstLimit: 30}}), 100); got != 30 {
+			t.Fatalf("admitted %d of %d, want the burst of 30", got, processes*100)
+		}
+	})
+	t.Run("quota is exact", func(t *testing.T) {
+		if got := drive(newKey(plans.Plan{Quota: &plans.Quota{Limit: 150, Period: plans.Day}}), 100); got != 150 {
+			t.Fatalf("admitted %d of %d, want the quota of 150", got, processes*100)
+		}
+	})
+	// Calls per decision, warm: after every instance has loaded the keys
+	// and plans it meets.
+	measure := func(values [][]string, per int) float64 {
+		run := func(n int) {
+			var wg sync.WaitGroup
+			for i, p := range procs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range n {
+						if _, err := p.Invoke(ctx, event(values[i][j%len(values[i])])); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+		}
+		run(3)
+		proxy.Reset()
+		run(per)
+		return float64(proxy.Get("")) / float64(processes*per)
+	}
+	under := plans.Plan{Throttle: &plans.Throttle{RateLimit: 1e6, BurstLimit: 1e6}}
+	t.Run("warm calls per decision, saturated key", func(t *testing.T) {
+		v := newKey(plans.Plan{Throttle: &plans.Throttle{RateLimit: 0.001, BurstLimit: 5}})
+		calls := measure([][]string{{v}, {v}, {v}, {v}}, 100)
+		t.Logf("%.3f DynamoDB calls per decision (%v)", calls, proxy.Snapshot())
+		if calls > 1.05 {
+			t.Errorf("%.3f calls per decision, want at most 1.05", calls)
+		}
+	})
+	t.Run("warm calls per decision, keys under their limits", func(t *testing.T) {
+		// Every instance serves keys of its own at any moment, as when
+		// many clients each stay under their limits.
+		var values [][]string
+		for range processes {
+			values = append(values, []string{newKey(under), newKey(under)})
+		}
+		calls := measure(values, 100)
+		t.Logf("%.3f DynamoDB calls per decision (%v)", calls, proxy.Snapshot())
+		if calls > 1.05 {
+			t.Errorf("%.3f calls per decision, want at most 1.05", calls)
+		}
+	})
+	t.Run("calls per decision, one key under its limit in every instance at once", func(t *testing.T) {
+		// The hard case: a decision overtaken by one that sampled its
+		// clock later needs a second call. Two is the most there can be.
+		v := newKey(under)
+		calls := measure([][]string{{v}, {v}, {v}, {v}}, 100)
+		t.Logf("%.3f DynamoDB calls per decision (%v)", calls, proxy.Snapshot())
+		if calls > 2 {
+			t.Errorf("%.3f calls per decision, more than the two a decision can take", calls)
+		}
+	})
+	for _, p := range procs {
+		if out := p.Output(); !strings.Contains(out, `"msg":"decision"`) {
+			t.Errorf("process logged no decisions:\n%s", out)
+		}
+	}
+}
