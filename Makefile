@@ -32,7 +32,7 @@ $(TOOLS)/dynamolocal: $(shell find cmd/dynamolocal internal/dynamolocal -name '*
 	$(GO) build -o $@ ./cmd/dynamolocal
 
 vet: ## Check formatting and run go vet
-	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	@unformatted=$$(find . -name '*.go' -not -path './node_modules/*' -not -path './cdk.out/*' -not -path './.tollgate/*' | xargs gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 

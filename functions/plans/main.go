@@ -1,0 +1,21 @@
+// Command plans is Tollgate's admin function for usage plans and their keys: see internal/admin.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tollgate-dev/tollgate/internal/admin"
+)
+
+func main() {
+	h, err := admin.FromEnv(context.Background(), "plans", os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}

@@ -1,0 +1,219 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/tollgate-dev/tollgate/internal/keys"
+	"github.com/tollgate-dev/tollgate/internal/store"
+)
+
+var keyOperations = map[string]operation{
+	"CreateApiKey":  op(createApiKey),
+	"GetApiKey":     op(getApiKey),
+	"GetApiKeys":    op(getApiKeys),
+	"UpdateApiKey":  op(updateApiKey),
+	"DeleteApiKey":  op(deleteApiKey),
+	"ImportApiKeys": op(importApiKeys),
+}
+
+// noValues explains why a key's value cannot be read back.
+const noValues = "Tollgate stores only a SHA-256 hash of each API key's value, never the value, so it cannot return it: " +
+	"the value appears once, in CreateApiKey's response. To give a caller a new value, create a new key " +
+	"(or import a value of your own with ImportApiKeys) and delete the old one"
+
+type createApiKeyInput struct {
+	action
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Enabled     *bool             `json:"enabled"`
+	Value       *string           `json:"value"`
+	CustomerID  string            `json:"customerId"`
+	Tags        map[string]string `json:"tags"`
+	// Deprecated in API Gateway; accepted so that old scripts run.
+	GenerateDistinctID *bool             `json:"generateDistinctId"`
+	StageKeys          []json.RawMessage `json:"stageKeys"`
+}
+
+func createApiKey(ctx context.Context, s *Service, in *createApiKeyInput) (any, error) {
+	if len(in.StageKeys) > 0 {
+		return nil, badRequest("stageKeys is API Gateway's deprecated way to attach keys to stages: create the key, then add it to a usage plan with CreateUsagePlanKey")
+	}
+	if err := checkKeyFields(in.Name, in.Description, in.CustomerID, in.Tags); err != nil {
+		return nil, err
+	}
+	value := ""
+	if in.Value != nil {
+		value = *in.Value
+		if err := keys.Check(value); err != nil {
+			return nil, badRequest("value: %v; leave value out to have Tollgate generate one", err)
+		}
+	} else {
+		var err error
+		if value, err = keys.Generate(); err != nil {
+			return nil, err
+		}
+	}
+	k := &store.Key{
+		ID: keys.NewID(), Name: in.Name, Description: in.Description, CustomerID: in.CustomerID,
+		Enabled: in.Enabled == nil || *in.Enabled, Tags: in.Tags, Hash: keys.Hash(value),
+	}
+	if err := s.Store.CreateKey(ctx, k); err != nil {
+		return nil, err
+	}
+	out := apiKey(k)
+	out.Value = value
+	return out, nil
+}
+
+func checkKeyFields(name, description, customerID string, tags map[string]string) *Error {
+	if err := checkLength("name", name, maxName); err != nil {
+		return err
+	}
+	if err := checkLength("description", description, maxDescription); err != nil {
+		return err
+	}
+	if err := checkLength("customerId", customerID, maxCustomerID); err != nil {
+		return err
+	}
+	return checkTags(tags)
+}
+
+type getApiKeyInput struct {
+	action
+	APIKey       string `json:"apiKey"`
+	IncludeValue bool   `json:"includeValue"`
+}
+
+func getApiKey(ctx context.Context, s *Service, in *getApiKeyInput) (any, error) {
+	if in.IncludeValue {
+		return nil, badRequest("includeValue: %s", noValues)
+	}
+	if in.APIKey == "" {
+		return nil, badRequest("apiKey is required: the id of the API key")
+	}
+	k, err := s.Store.Key(ctx, in.APIKey)
+	if err != nil {
+		return nil, err
+	}
+	return apiKey(k), nil
+}
+
+type getApiKeysInput struct {
+	action
+	NameQuery     string `json:"nameQuery"`
+	CustomerID    string `json:"customerId"`
+	IncludeValues bool   `json:"includeValues"`
+	Limit         *int   `json:"limit"`
+	Position      string `json:"position"`
+}
+
+// scanBudget bounds how many keys one call reads while filtering, so that
+// a filter matching few of many keys returns a short page with a position
+// rather than time out.
+const scanBudget = 5000
+
+func getApiKeys(ctx context.Context, s *Service, in *getApiKeysInput) (any, error) {
+	if in.IncludeValues {
+		return nil, badRequest("includeValues: %s", noValues)
+	}
+	limit, e := pageLimit(in.Limit)
+	if e != nil {
+		return nil, e
+	}
+	after, e := decodePosition(in.Position)
+	if e != nil {
+		return nil, e
+	}
+	out := List[ApiKey]{Items: []ApiKey{}}
+	scanned := 0
+	for {
+		page, err := s.Store.KeyIDs(ctx, after, limit-len(out.Items))
+		if err != nil {
+			return nil, err
+		}
+		found, err := s.Store.Keys(ctx, page.IDs)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range page.IDs {
+			k := found[id]
+			if k != nil && strings.HasPrefix(k.Name, in.NameQuery) && (in.CustomerID == "" || k.CustomerID == in.CustomerID) {
+				out.Items = append(out.Items, apiKey(k))
+			}
+		}
+		scanned += len(page.IDs)
+		after = page.Next
+		if after == "" || len(out.Items) == limit || scanned >= scanBudget {
+			break
+		}
+	}
+	out.Position = encodePosition(after)
+	return out, nil
+}
+
+type updateApiKeyInput struct {
+	action
+	APIKey          string           `json:"apiKey"`
+	PatchOperations []PatchOperation `json:"patchOperations"`
+}
+
+func updateApiKey(ctx context.Context, s *Service, in *updateApiKeyInput) (any, error) {
+	if in.APIKey == "" {
+		return nil, badRequest("apiKey is required: the id of the API key")
+	}
+	if len(in.PatchOperations) == 0 {
+		return nil, badRequest("patchOperations is empty: say what to change, e.g. [{\"op\":\"replace\",\"path\":\"/enabled\",\"value\":\"false\"}]")
+	}
+	k, err := s.Store.UpdateKey(ctx, in.APIKey, func(k *store.Key) error {
+		for i, p := range in.PatchOperations {
+			if p.Op != "replace" {
+				return badRequest("patchOperations[%d]: UpdateApiKey supports op replace, not %q", i, p.Op)
+			}
+			v, e := p.value(i)
+			if e != nil {
+				return e
+			}
+			switch p.Path {
+			case "/name":
+				k.Name = v
+			case "/description":
+				k.Description = v
+			case "/customerId":
+				k.CustomerID = v
+			case "/enabled":
+				if k.Enabled, e = parseBool(i, v); e != nil {
+					return e
+				}
+			case "/value":
+				return badRequest("patchOperations[%d]: a key's value cannot change; create a new key instead", i)
+			default:
+				return badRequest("patchOperations[%d]: UpdateApiKey cannot change %q; it changes /name, /description, /enabled and /customerId", i, p.Path)
+			}
+		}
+		if e := checkKeyFields(k.Name, k.Description, k.CustomerID, k.Tags); e != nil {
+			return e
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return apiKey(k), nil
+}
+
+type deleteApiKeyInput struct {
+	action
+	APIKey string `json:"apiKey"`
+}
+
+func deleteApiKey(ctx context.Context, s *Service, in *deleteApiKeyInput) (any, error) {
+	if in.APIKey == "" {
+		return nil, badRequest("apiKey is required: the id of the API key")
+	}
+	if err := s.Store.DeleteKey(ctx, in.APIKey); err != nil {
+		return nil, err
+	}
+	return Empty{}, nil
+}

@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Usage is what a key's meter item and usage history hold for one plan.
+type Usage struct {
+	// Assigned reports whether the key is in the plan now.
+	Assigned bool
+	// Used maps a UTC day (yyyymmdd) to the requests admitted that day.
+	Used map[string]int64
+	// Remaining maps a UTC day to the quota remaining after its last
+	// admission or extension. Days with neither are absent.
+	Remaining map[string]int64
+	// Periods maps a quota window id (D20250601, W20250602, M202506) to
+	// the requests counted in it, for periods not yet cleaned up.
+	Periods map[string]int64
+}
+
+// Usage reads a key's usage in a plan for the months fromMonth to toMonth
+// (yyyymm), merging the meter item with the history items.
+func (t *Table) Usage(ctx context.Context, keyID, planID, fromMonth, toMonth string) (*Usage, error) {
+	u := &Usage{Used: map[string]int64{}, Remaining: map[string]int64{}, Periods: map[string]int64{}}
+	add := func(item map[string]types.AttributeValue) {
+		for name := range item {
+			n, ok := Int(item, name)
+			switch {
+			case !ok:
+			case isDay(name, PrefixDay):
+				u.Used[name[1:]] = n
+			case isDay(name, PrefixRemaining):
+				u.Remaining[name[1:]] = n
+			case strings.HasPrefix(name, PrefixQuota) && len(name) > 2:
+				u.Periods[name[len(PrefixQuota):]] = n
+			}
+		}
+	}
+	in := &dynamodb.QueryInput{
+		TableName:              &t.Name,
+		ConsistentRead:         aws.Bool(true),
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": S(KeyPK(keyID)), ":from": S(HistorySK(planID, fromMonth)), ":to": S(HistorySK(planID, toMonth)),
+		},
+	}
+	if err := t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error { add(item); return nil }); err != nil {
+		return nil, fmt.Errorf("read usage history of key %s in plan %s: %w", keyID, planID, err)
+	}
+	// The meter item last: its counters are the newest.
+	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &t.Name, Key: itemKey(KeyPK(keyID), MeterSK(planID)), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read usage of key %s in plan %s: %w", keyID, planID, err)
+	}
+	add(out.Item)
+	_, u.Assigned = out.Item[AttrKeyVersion]
+	return u, nil
+}
+
+// SetRemaining sets the quota remaining in the current period (window) to
+// remaining, given that the period allows limit: the period's counter
+// becomes limit - remaining, which may be negative to grant more than the
+// limit. day (yyyymmdd) records the new remaining for usage reports.
+func (t *Table) SetRemaining(ctx context.Context, keyID, planID, window, day string, limit, remaining int64) error {
+	_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &t.Name,
+		Key:                       itemKey(KeyPK(keyID), MeterSK(planID)),
+		UpdateExpression:          aws.String("SET #q = :used, #e = :rem"),
+		ConditionExpression:       aws.String("attribute_exists(kv)"),
+		ExpressionAttributeNames:  map[string]string{"#q": PrefixQuota + window, "#e": PrefixRemaining + day},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":used": N(limit - remaining), ":rem": N(remaining)},
+	})
+	if isConditionFailed(err) {
+		return errorf(NotFound, "API key %s is not in usage plan %s", keyID, planID)
+	}
+	if err != nil {
+		return fmt.Errorf("set remaining quota of key %s in plan %s: %w", keyID, planID, err)
+	}
+	return nil
+}
+
+// isDay reports whether name is prefix followed by yyyymmdd.
+func isDay(name, prefix string) bool {
+	if len(name) != len(prefix)+8 || !strings.HasPrefix(name, prefix) {
+		return false
+	}
+	for _, c := range name[len(prefix):] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
