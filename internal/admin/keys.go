@@ -102,11 +102,10 @@ func getApiKey(ctx context.Context, s *Service, in *getApiKeyInput) (any, error)
 
 type getApiKeysInput struct {
 	action
+	paging
 	NameQuery     string `json:"nameQuery"`
 	CustomerID    string `json:"customerId"`
 	IncludeValues bool   `json:"includeValues"`
-	Limit         *int   `json:"limit"`
-	Position      string `json:"position"`
 }
 
 // scanBudget bounds how many keys one call reads while filtering, so that
@@ -118,39 +117,49 @@ func getApiKeys(ctx context.Context, s *Service, in *getApiKeysInput) (any, erro
 	if in.IncludeValues {
 		return nil, badRequest("includeValues: %s", noValues)
 	}
-	limit, e := pageLimit(in.Limit)
+	limit, after, e := in.read()
 	if e != nil {
 		return nil, e
 	}
-	after, e := decodePosition(in.Position)
-	if e != nil {
-		return nil, e
+	found, next, err := s.scanKeys(ctx, s.Store.KeyIDs, limit, after, func(k *store.Key) bool {
+		return strings.HasPrefix(k.Name, in.NameQuery) && (in.CustomerID == "" || k.CustomerID == in.CustomerID)
+	})
+	if err != nil {
+		return nil, err
 	}
-	out := List[ApiKey]{Items: []ApiKey{}}
-	scanned := 0
-	for {
-		page, err := s.Store.KeyIDs(ctx, after, limit-len(out.Items))
+	out := List[ApiKey]{Items: []ApiKey{}, Position: encodePosition(next)}
+	for _, k := range found {
+		out.Items = append(out.Items, apiKey(k))
+	}
+	return out, nil
+}
+
+// scanKeys pages through key ids with list, reads the keys and keeps those
+// that match, until it has limit of them, the list ends, or it has read
+// scanBudget keys. It returns the id to continue after, or "".
+func (s *Service) scanKeys(ctx context.Context, list func(context.Context, string, int) (store.Page, error),
+	limit int, after string, match func(*store.Key) bool) ([]*store.Key, string, error) {
+	var out []*store.Key
+	for scanned := 0; ; {
+		page, err := list(ctx, after, limit-len(out))
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		found, err := s.Store.Keys(ctx, page.IDs)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		for _, id := range page.IDs {
-			k := found[id]
-			if k != nil && strings.HasPrefix(k.Name, in.NameQuery) && (in.CustomerID == "" || k.CustomerID == in.CustomerID) {
-				out.Items = append(out.Items, apiKey(k))
+			if k := found[id]; k != nil && match(k) {
+				out = append(out, k)
 			}
 		}
 		scanned += len(page.IDs)
 		after = page.Next
-		if after == "" || len(out.Items) == limit || scanned >= scanBudget {
-			break
+		if after == "" || len(out) == limit || scanned >= scanBudget {
+			return out, after, nil
 		}
 	}
-	out.Position = encodePosition(after)
-	return out, nil
 }
 
 type updateApiKeyInput struct {

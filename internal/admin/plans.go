@@ -85,17 +85,12 @@ func getUsagePlan(ctx context.Context, s *Service, in *usagePlanInput) (any, err
 
 type getUsagePlansInput struct {
 	action
-	KeyID    string `json:"keyId"`
-	Limit    *int   `json:"limit"`
-	Position string `json:"position"`
+	paging
+	KeyID string `json:"keyId"`
 }
 
 func getUsagePlans(ctx context.Context, s *Service, in *getUsagePlansInput) (any, error) {
-	limit, e := pageLimit(in.Limit)
-	if e != nil {
-		return nil, e
-	}
-	after, e := decodePosition(in.Position)
+	limit, after, e := in.read()
 	if e != nil {
 		return nil, e
 	}
@@ -431,50 +426,35 @@ func (s *Service) member(ctx context.Context, planID, keyID string) error {
 
 type getUsagePlanKeysInput struct {
 	action
+	paging
 	UsagePlanID string `json:"usagePlanId"`
 	NameQuery   string `json:"nameQuery"`
-	Limit       *int   `json:"limit"`
-	Position    string `json:"position"`
 }
 
 func getUsagePlanKeys(ctx context.Context, s *Service, in *getUsagePlanKeysInput) (any, error) {
 	if in.UsagePlanID == "" {
 		return nil, badRequest("usagePlanId is required: the id of the usage plan")
 	}
-	limit, e := pageLimit(in.Limit)
-	if e != nil {
-		return nil, e
-	}
-	after, e := decodePosition(in.Position)
+	limit, after, e := in.read()
 	if e != nil {
 		return nil, e
 	}
 	if _, err := s.Store.Plan(ctx, in.UsagePlanID); err != nil {
 		return nil, err
 	}
-	out := List[UsagePlanKey]{Items: []UsagePlanKey{}}
-	scanned := 0
-	for {
-		page, err := s.Store.MemberIDs(ctx, in.UsagePlanID, after, limit-len(out.Items))
-		if err != nil {
-			return nil, err
-		}
-		found, err := s.Store.Keys(ctx, page.IDs)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range page.IDs {
-			if k := found[id]; k != nil && strings.HasPrefix(k.Name, in.NameQuery) {
-				out.Items = append(out.Items, UsagePlanKey{ID: k.ID, Type: KeyType, Name: k.Name})
-			}
-		}
-		scanned += len(page.IDs)
-		after = page.Next
-		if after == "" || len(out.Items) == limit || scanned >= scanBudget {
-			break
-		}
+	members := func(ctx context.Context, after string, n int) (store.Page, error) {
+		return s.Store.MemberIDs(ctx, in.UsagePlanID, after, n)
 	}
-	out.Position = encodePosition(after)
+	found, next, err := s.scanKeys(ctx, members, limit, after, func(k *store.Key) bool {
+		return strings.HasPrefix(k.Name, in.NameQuery)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := List[UsagePlanKey]{Items: []UsagePlanKey{}, Position: encodePosition(next)}
+	for _, k := range found {
+		out.Items = append(out.Items, UsagePlanKey{ID: k.ID, Type: KeyType, Name: k.Name})
+	}
 	return out, nil
 }
 

@@ -194,15 +194,24 @@ func checkPlan(p *plans.Plan) *Error {
 	return checkTags(p.Tags)
 }
 
-// pageLimit checks a limit, defaulting to 25 as API Gateway does.
-func pageLimit(limit *int) (int, *Error) {
-	if limit == nil {
-		return defaultLimit, nil
+// paging is the limit and position every listing takes.
+type paging struct {
+	Limit    *int   `json:"limit"`
+	Position string `json:"position"`
+}
+
+// read checks the page size, 25 unless given as in API Gateway, and
+// returns the id the page starts after.
+func (p paging) read() (limit int, after string, e *Error) {
+	limit = defaultLimit
+	if p.Limit != nil {
+		if *p.Limit < 1 || *p.Limit > maxLimit {
+			return 0, "", badRequest("limit must be from 1 to %d", maxLimit)
+		}
+		limit = *p.Limit
 	}
-	if *limit < 1 || *limit > maxLimit {
-		return 0, badRequest("limit must be from 1 to %d", maxLimit)
-	}
-	return *limit, nil
+	after, e = decodePosition(p.Position)
+	return limit, after, e
 }
 
 // Positions are opaque to callers: a base64 wrapping of the last id seen.

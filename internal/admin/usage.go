@@ -43,12 +43,11 @@ const dateLayout = "2006-01-02"
 
 type getUsageInput struct {
 	action
+	paging
 	UsagePlanID string `json:"usagePlanId"`
 	KeyID       string `json:"keyId"`
 	StartDate   string `json:"startDate"`
 	EndDate     string `json:"endDate"`
-	Limit       *int   `json:"limit"`
-	Position    string `json:"position"`
 	Format      string `json:"format"`
 }
 
@@ -63,11 +62,7 @@ func getUsage(ctx context.Context, s *Service, in *getUsageInput) (any, error) {
 	if in.Format != "" && in.Format != "csv" {
 		return nil, badRequest("format must be \"csv\" for a CSV export, or left out for JSON, not %q", in.Format)
 	}
-	limit, e := pageLimit(in.Limit)
-	if e != nil {
-		return nil, e
-	}
-	after, e := decodePosition(in.Position)
+	limit, after, e := in.read()
 	if e != nil {
 		return nil, e
 	}

@@ -29,7 +29,7 @@ func (m *Meter) compact(ctx context.Context, st *State, now int64, item map[stri
 	var dropped []string
 	for name := range item {
 		switch {
-		case isDayAttr(name):
+		case store.IsDay(name, store.PrefixDay) || store.IsDay(name, store.PrefixRemaining):
 			if name[1:] < cutoff {
 				months[name[1:7]] = append(months[name[1:7]], name)
 			}
@@ -130,17 +130,4 @@ func (m *Meter) report(err error) {
 	if m.OnCompactError != nil {
 		m.OnCompactError(err)
 	}
-}
-
-// isDayAttr reports whether name is a day counter: d or e, then yyyymmdd.
-func isDayAttr(name string) bool {
-	if len(name) != 9 || (name[0] != store.PrefixDay[0] && name[0] != store.PrefixRemaining[0]) {
-		return false
-	}
-	for i := 1; i < 9; i++ {
-		if name[i] < '0' || name[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

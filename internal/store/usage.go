@@ -33,9 +33,9 @@ func (t *Table) Usage(ctx context.Context, keyID, planID, fromMonth, toMonth str
 			n, ok := Int(item, name)
 			switch {
 			case !ok:
-			case isDay(name, PrefixDay):
+			case IsDay(name, PrefixDay):
 				u.Used[name[1:]] = n
-			case isDay(name, PrefixRemaining):
+			case IsDay(name, PrefixRemaining):
 				u.Remaining[name[1:]] = n
 			case strings.HasPrefix(name, PrefixQuota) && len(name) > 2:
 				u.Periods[name[len(PrefixQuota):]] = n
@@ -87,8 +87,9 @@ func (t *Table) SetRemaining(ctx context.Context, keyID, planID, window, day str
 	return nil
 }
 
-// isDay reports whether name is prefix followed by yyyymmdd.
-func isDay(name, prefix string) bool {
+// IsDay reports whether an attribute name is prefix followed by yyyymmdd:
+// a day counter of a meter or history item.
+func IsDay(name, prefix string) bool {
 	if len(name) != len(prefix)+8 || !strings.HasPrefix(name, prefix) {
 		return false
 	}
