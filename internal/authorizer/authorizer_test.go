@@ -354,7 +354,7 @@ func (f *fixture) dayCount(t *testing.T, value string) int64 {
 		planID = p
 	}
 	out, err := f.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &f.tbl.Name, ConsistentRead: boolp(true),
-		Key: itemKey(store.KeyPK(k.ID), store.MeterSK(planID))})
+		Key: itemKey(store.MeterPK(k.ID), store.MeterSK(planID))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func hammer(t *testing.T, f *fixture, value string, stop func(attempts int64) bo
 // stored returns the meter item's day and quota counters.
 func stored(t *testing.T, f *fixture, keyID, planID string) (day, quota int64) {
 	out, err := f.db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &f.tbl.Name, ConsistentRead: aws.Bool(true),
-		Key: itemKey(store.KeyPK(keyID), store.MeterSK(planID))})
+		Key: itemKey(store.MeterPK(keyID), store.MeterSK(planID))})
 	if err != nil {
 		t.Fatal(err)
 	}

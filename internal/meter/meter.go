@@ -165,7 +165,7 @@ type State struct {
 
 // NewState returns an empty State for the meter item of keyID in planID.
 func NewState(keyID, planID string) *State {
-	pk := store.KeyPK(keyID)
+	pk := store.MeterPK(keyID)
 	return &State{
 		key:    map[string]types.AttributeValue{store.AttrPK: store.S(pk), store.AttrSK: store.S(store.MeterSK(planID))},
 		pk:     pk,

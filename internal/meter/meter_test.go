@@ -79,7 +79,7 @@ func (f *fixture) take(t *testing.T, st *meter.State, now int64, b *meter.Bucket
 func (f *fixture) item(t *testing.T, sk string) map[string]types.AttributeValue {
 	t.Helper()
 	out, err := f.tbl.DB.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &f.tbl.Name, ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{"pk": store.S(store.KeyPK(f.keyID)), "sk": store.S(sk)}})
+		Key: map[string]types.AttributeValue{"pk": store.S(store.MeterPK(f.keyID)), "sk": store.S(sk)}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func (t *Table) Assign(ctx context.Context, planID, keyID string) error {
 			// counters carry on, so leaving and rejoining a plan does not
 			// reset a quota.
 			types.TransactWriteItem{Update: &types.Update{
-				Key:                       itemKey(KeyPK(keyID), MeterSK(planID)),
+				Key:                       itemKey(MeterPK(keyID), MeterSK(planID)),
 				UpdateExpression:          aws.String("SET kv = :kv, pv = :pv"),
 				ConditionExpression:       aws.String("attribute_not_exists(kv)"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":kv": N(c.key.Version), ":pv": N(p.Version)},
@@ -96,7 +96,7 @@ func (t *Table) Unassign(ctx context.Context, planID, keyID string) error {
 		}
 		items = append(items,
 			types.TransactWriteItem{Update: &types.Update{
-				Key:                       itemKey(KeyPK(keyID), MeterSK(planID)),
+				Key:                       itemKey(MeterPK(keyID), MeterSK(planID)),
 				UpdateExpression:          aws.String("REMOVE kv, pv"),
 				ConditionExpression:       aws.String("kv = :old"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(meter.version)},

@@ -10,15 +10,17 @@ import (
 //	item                      pk                  sk
 //	API key                   KEY#<keyId>         K
 //	stage claim               KEY#<keyId>         K#S#<apiId>:<stage>
-//	meter (an assignment)     KEY#<keyId>         P#<planId>
-//	usage history             KEY#<keyId>         U#<planId>#<yyyymm>
+//	meter (an assignment)     METER#<keyId>       P#<planId>
+//	usage history             METER#<keyId>       U#<planId>#<yyyymm>
 //	key value → key           HASH#<sha256 hex>   H
 //	usage plan                PLAN#<planId>       P
 //	plan member               PLAN#<planId>       M#<keyId>
 //	catalog entry             CATALOG             K#<keyId> or P#<planId>
 //
 // A key's record and its stage claims share the sk prefix "K", so one Query
-// loads everything the authorizer needs to route a request. A stage claim
+// loads everything the authorizer needs to route a request. Meters live in
+// a partition of their own so that IAM (dynamodb:LeadingKeys) can let the
+// authorizer update meters and nothing else. A stage claim
 // exists only if absent, which makes "one plan per key per API stage" a
 // DynamoDB condition rather than a check that can race.
 //
@@ -66,13 +68,26 @@ const (
 	skHash      = "H"
 	skPlan      = "P"
 	skMember    = "M#"
-	pkCatalog   = "CATALOG"
+	pkCatalog   = PartitionIndex
 	catalogKey  = "K#"
 	catalogPlan = "P#"
 )
 
-// KeyPK is the partition of everything about a key.
-func KeyPK(keyID string) string { return "KEY#" + keyID }
+// KeyPK is the partition of a key's record and stage claims.
+func KeyPK(keyID string) string { return PartitionKey + keyID }
+
+// MeterPK is the partition of a key's meter and usage history items.
+func MeterPK(keyID string) string { return PartitionMeter + keyID }
+
+// Partition prefixes, for IAM policies that confine a function to some
+// items (dynamodb:LeadingKeys).
+const (
+	PartitionKey   = "KEY#"
+	PartitionMeter = "METER#"
+	PartitionHash  = "HASH#"
+	PartitionPlan  = "PLAN#"
+	PartitionIndex = "CATALOG"
+)
 
 // MeterSK is the sort key of the meter item for a key's assignment to a plan.
 func MeterSK(planID string) string { return skMeter + planID }
@@ -91,6 +106,6 @@ func RouteAttr(stage, throttleKey string) string {
 	return fmt.Sprintf("%s%08x", PrefixRoute, h.Sum32())
 }
 
-func hashPK(hash string) string   { return "HASH#" + hash }
-func planPK(planID string) string { return "PLAN#" + planID }
+func hashPK(hash string) string   { return PartitionHash + hash }
+func planPK(planID string) string { return PartitionPlan + planID }
 func claimSK(stage string) string { return skClaim + stage }

@@ -125,7 +125,7 @@ type meterRef struct {
 
 // assignedPlans lists the plans a key is assigned to, from its meter items.
 func (t *Table) assignedPlans(ctx context.Context, keyID string) ([]meterRef, error) {
-	in := prefixQuery(KeyPK(keyID), skMeter)
+	in := prefixQuery(MeterPK(keyID), skMeter)
 	in.ProjectionExpression = aws.String("sk, kv")
 	var refs []meterRef
 	err := t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error {
@@ -191,7 +191,7 @@ func (c *keyChange) items(now int64) ([]types.TransactWriteItem, error) {
 			continue
 		}
 		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			Key:                       itemKey(KeyPK(c.key.ID), MeterSK(m.planID)),
+			Key:                       itemKey(MeterPK(c.key.ID), MeterSK(m.planID)),
 			UpdateExpression:          aws.String("SET kv = :new"),
 			ConditionExpression:       aws.String("kv = :old"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(m.version), ":new": N(c.key.Version)},
@@ -244,7 +244,7 @@ func (t *Table) DeleteKey(ctx context.Context, id string) error {
 		}
 		for _, m := range c.meters {
 			items = append(items,
-				types.TransactWriteItem{Delete: &types.Delete{Key: itemKey(KeyPK(id), MeterSK(m.planID)),
+				types.TransactWriteItem{Delete: &types.Delete{Key: itemKey(MeterPK(id), MeterSK(m.planID)),
 					ConditionExpression:       aws.String("kv = :old"),
 					ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(m.version)}}},
 				types.TransactWriteItem{Delete: &types.Delete{Key: itemKey(planPK(m.planID), skMember+id)}},
@@ -256,7 +256,10 @@ func (t *Table) DeleteKey(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return t.deletePartition(ctx, KeyPK(id))
+	if err := t.deletePartition(ctx, KeyPK(id)); err != nil {
+		return err
+	}
+	return t.deletePartition(ctx, MeterPK(id))
 }
 
 // deletePartition removes whatever is left under pk.

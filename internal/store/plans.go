@@ -196,7 +196,7 @@ func (t *Table) syncPlan(ctx context.Context, p *Plan, removed []string) error {
 	}
 	err = forEach(ctx, members, func(keyID string) error {
 		_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &t.Name, Key: itemKey(KeyPK(keyID), MeterSK(p.ID)),
+			TableName: &t.Name, Key: itemKey(MeterPK(keyID), MeterSK(p.ID)),
 			UpdateExpression:          aws.String("SET pv = :pv"),
 			ConditionExpression:       aws.String("pv < :pv"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pv": N(p.Version)},

@@ -48,7 +48,7 @@ func mustPlan(t *testing.T, tbl *store.Table, stages ...string) *store.Plan {
 func meter(t *testing.T, tbl *store.Table, keyID, planID string) (kv, pv int64, assigned bool) {
 	t.Helper()
 	out, err := tbl.DB.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &tbl.Name,
-		Key: map[string]types.AttributeValue{"pk": store.S(store.KeyPK(keyID)), "sk": store.S(store.MeterSK(planID))}, ConsistentRead: aws.Bool(true)})
+		Key: map[string]types.AttributeValue{"pk": store.S(store.MeterPK(keyID)), "sk": store.S(store.MeterSK(planID))}, ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func (t *Table) Usage(ctx context.Context, keyID, planID, fromMonth, toMonth str
 		ConsistentRead:         aws.Bool(true),
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": S(KeyPK(keyID)), ":from": S(HistorySK(planID, fromMonth)), ":to": S(HistorySK(planID, toMonth)),
+			":pk": S(MeterPK(keyID)), ":from": S(HistorySK(planID, fromMonth)), ":to": S(HistorySK(planID, toMonth)),
 		},
 	}
 	if err := t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error { add(item); return nil }); err != nil {
@@ -55,7 +55,7 @@ func (t *Table) Usage(ctx context.Context, keyID, planID, fromMonth, toMonth str
 	}
 	// The meter item last: its counters are the newest.
 	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &t.Name, Key: itemKey(KeyPK(keyID), MeterSK(planID)), ConsistentRead: aws.Bool(true),
+		TableName: &t.Name, Key: itemKey(MeterPK(keyID), MeterSK(planID)), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read usage of key %s in plan %s: %w", keyID, planID, err)
@@ -72,7 +72,7 @@ func (t *Table) Usage(ctx context.Context, keyID, planID, fromMonth, toMonth str
 func (t *Table) SetRemaining(ctx context.Context, keyID, planID, window, day string, limit, remaining int64) error {
 	_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &t.Name,
-		Key:                       itemKey(KeyPK(keyID), MeterSK(planID)),
+		Key:                       itemKey(MeterPK(keyID), MeterSK(planID)),
 		UpdateExpression:          aws.String("SET #q = :used, #e = :rem"),
 		ConditionExpression:       aws.String("attribute_exists(kv)"),
 		ExpressionAttributeNames:  map[string]string{"#q": PrefixQuota + window, "#e": PrefixRemaining + day},
