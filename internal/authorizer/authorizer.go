@@ -58,21 +58,23 @@ type Authorizer struct {
 	clock func() time.Time
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	last  int64 // the latest now handed out, µs: now never goes backwards
-	cache cache
+	mu      sync.Mutex
+	last    int64 // the latest now handed out, µs: now never goes backwards
+	cache   cache
+	metrics []map[string]any
 }
 
 // New returns an Authorizer over db. Build db with Instrument among its
 // options to have DynamoDB calls counted and timed in logs and metrics.
 func New(cfg Config, db store.API, clock func() time.Time, log *slog.Logger) *Authorizer {
 	a := &Authorizer{
-		cfg:   cfg,
-		dir:   &store.Table{DB: db, Name: cfg.Table, Now: clock},
-		meter: &meter.Meter{DB: db, Table: cfg.Table, DenyTTL: cfg.DenyTTL, Retention: cfg.Retention},
-		clock: clock,
-		log:   log,
-		cache: newCache(cfg.CacheSize),
+		cfg:     cfg,
+		dir:     &store.Table{DB: db, Name: cfg.Table, Now: clock},
+		meter:   &meter.Meter{DB: db, Table: cfg.Table, DenyTTL: cfg.DenyTTL, Retention: cfg.Retention},
+		clock:   clock,
+		log:     log,
+		cache:   newCache(cfg.CacheSize),
+		metrics: metricDirectives(cfg.MetricsNamespace),
 	}
 	a.meter.OnCompactError = func(err error) {
 		a.log.Warn("usage housekeeping failed; it is retried on the next day's first request", "error", err.Error())

@@ -629,13 +629,42 @@ func TestLogLinePerDecision(t *testing.T) {
 		t.Fatalf("%d log lines for 2 decisions", len(lines))
 	}
 	first := lines[0]
-	for _, field := range []string{"allow", "reason", "apiKeyId", "usagePlanId", "apiId", "stage", "routeKey", "requestId", "ddbCalls", "ddbMs", "latencyMs"} {
+	for _, field := range []string{"allow", "outcome", "reason", "apiKeyId", "usagePlanId", "apiId", "stage", "routeKey", "requestId",
+		"Decisions", "Throttled", "QuotaExceeded", "DynamoDBCalls", "DynamoDBLatency", "Latency", "_aws"} {
 		if _, ok := first[field]; !ok {
 			t.Errorf("log line lacks %q: %v", field, first)
 		}
 	}
-	if first["usagePlanId"] != planID || first["msg"] != "decision" {
+	// Cold: the value's hash, the key, the plan, and the meter write.
+	if first["usagePlanId"] != planID || first["msg"] != "decision" || first["DynamoDBCalls"] != 4.0 {
 		t.Errorf("log line = %v", first)
+	}
+	if lines[1]["usagePlanId"] != "none" || lines[1]["outcome"] != "deny" || lines[1]["reason"] != authorizer.ReasonMalformedKey {
+		t.Errorf("denial's log line = %v", lines[1])
+	}
+	// Every dimension a directive names is a field of the line, or CloudWatch
+	// would drop the metrics.
+	aws := first["_aws"].(map[string]any)
+	for _, d := range aws["CloudWatchMetrics"].([]any) {
+		dir := d.(map[string]any)
+		if dir["Namespace"] != "Tollgate" {
+			t.Errorf("namespace %v", dir["Namespace"])
+		}
+		for _, set := range dir["Dimensions"].([]any) {
+			for _, dim := range set.([]any) {
+				if _, ok := first[dim.(string)]; !ok {
+					t.Errorf("dimension %v is not in the line", dim)
+				}
+			}
+		}
+		for _, m := range dir["Metrics"].([]any) {
+			if _, ok := first[m.(map[string]any)["Name"].(string)]; !ok {
+				t.Errorf("metric %v is not in the line", m)
+			}
+		}
+	}
+	if _, ok := aws["Timestamp"].(float64); !ok {
+		t.Errorf("_aws.Timestamp = %v", aws["Timestamp"])
 	}
 }
 

@@ -32,6 +32,8 @@ type Config struct {
 	CacheSize int
 	// Retention is how long usage history is kept after its month.
 	Retention time.Duration
+	// MetricsNamespace is the CloudWatch namespace of the decision metrics.
+	MetricsNamespace string
 }
 
 // KeySource says where requests carry their API key.
@@ -49,11 +51,12 @@ func (s KeySource) String() string {
 
 // Defaults, as the README documents them.
 var Defaults = Config{
-	KeySource: KeySource{Name: "x-api-key"},
-	Deadline:  time.Second,
-	DenyTTL:   time.Second,
-	CacheSize: 10000,
-	Retention: 400 * 24 * time.Hour,
+	KeySource:        KeySource{Name: "x-api-key"},
+	Deadline:         time.Second,
+	DenyTTL:          time.Second,
+	CacheSize:        10000,
+	Retention:        400 * 24 * time.Hour,
+	MetricsNamespace: "Tollgate",
 }
 
 // FromEnv reads the configuration. Each error names the variable and the
@@ -111,6 +114,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("USAGE_RETENTION_DAYS=%q: want a whole number of days; 0 keeps usage history forever", v)
 		}
 		c.Retention = time.Duration(n) * 24 * time.Hour
+	}
+	if v := getenv("METRICS_NAMESPACE"); v != "" {
+		c.MetricsNamespace = v
 	}
 	return c, nil
 }

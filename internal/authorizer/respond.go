@@ -58,11 +58,23 @@ func seconds(d time.Duration) float64 {
 }
 
 // logDecision writes one line per decision. It never logs the key's value.
+// The line is also a CloudWatch Embedded Metric Format record, so metrics
+// cost no API call: Decisions, Throttled and QuotaExceeded by outcome and
+// reason and by usage plan, and DynamoDB calls and latencies.
 func (a *Authorizer) logDecision(ctx context.Context, ev *events.APIGatewayV2CustomAuthorizerV2Request, d *decision, stats *callStats, latency time.Duration) {
-	attrs := make([]slog.Attr, 0, 16)
+	outcome, plan := "deny", d.planID
+	if d.allow {
+		outcome = "allow"
+	}
+	if plan == "" {
+		plan = "none"
+	}
+	attrs := make([]slog.Attr, 0, 24)
 	attrs = append(attrs,
 		slog.Bool("allow", d.allow),
+		slog.String("outcome", outcome),
 		slog.String("reason", d.reason),
+		slog.String("usagePlanId", plan),
 		slog.String("apiId", ev.RequestContext.APIID),
 		slog.String("stage", ev.RequestContext.Stage),
 		slog.String("routeKey", ev.RouteKey),
@@ -71,9 +83,6 @@ func (a *Authorizer) logDecision(ctx context.Context, ev *events.APIGatewayV2Cus
 	if d.key != nil {
 		attrs = append(attrs, slog.String("apiKeyId", d.key.ID))
 	}
-	if d.planID != "" {
-		attrs = append(attrs, slog.String("usagePlanId", d.planID))
-	}
 	if d.limitedBy != "" {
 		attrs = append(attrs, slog.String("limitExceeded", d.limitedBy))
 	}
@@ -81,9 +90,15 @@ func (a *Authorizer) logDecision(ctx context.Context, ev *events.APIGatewayV2Cus
 		attrs = append(attrs, slog.Float64("retryAfter", seconds(d.res.RetryAfter)))
 	}
 	attrs = append(attrs,
-		slog.Int("ddbCalls", stats.calls),
-		slog.Float64("ddbMs", ms(stats.dur)),
-		slog.Float64("latencyMs", ms(latency)),
+		slog.Int("Decisions", 1),
+		slog.Int("Throttled", count(d.reason == ReasonThrottled)),
+		slog.Int("QuotaExceeded", count(d.reason == ReasonQuotaExceeded)),
+		slog.Int("DynamoDBCalls", stats.calls),
+		slog.Float64("DynamoDBLatency", ms(stats.dur)),
+		slog.Float64("Latency", ms(latency)),
+		slog.Group("_aws",
+			slog.Int64("Timestamp", time.Now().UnixMilli()),
+			slog.Any("CloudWatchMetrics", a.metrics)),
 	)
 	level := slog.LevelInfo
 	if d.err != nil {
@@ -94,3 +109,29 @@ func (a *Authorizer) logDecision(ctx context.Context, ev *events.APIGatewayV2Cus
 }
 
 func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
+
+func count(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// metricDirectives tells CloudWatch which fields of a decision line are
+// metrics, in namespace ns, and by which dimensions. Per-key dimensions
+// are left out on purpose: they would make a metric per key.
+func metricDirectives(ns string) []map[string]any {
+	metric := func(name, unit string) map[string]string { return map[string]string{"Name": name, "Unit": unit} }
+	return []map[string]any{
+		{
+			"Namespace":  ns,
+			"Dimensions": [][]string{{"outcome", "reason"}, {"usagePlanId"}},
+			"Metrics":    []map[string]string{metric("Decisions", "Count"), metric("Throttled", "Count"), metric("QuotaExceeded", "Count")},
+		},
+		{
+			"Namespace":  ns,
+			"Dimensions": [][]string{{}},
+			"Metrics":    []map[string]string{metric("DynamoDBCalls", "Count"), metric("DynamoDBLatency", "Milliseconds"), metric("Latency", "Milliseconds")},
+		},
+	}
+}
