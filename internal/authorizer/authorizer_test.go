@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/keys"
 	"github.com/tollgate-dev/tollgate/internal/plans"
 	"github.com/tollgate-dev/tollgate/internal/store"
+	"github.com/tollgate-dev/tollgate/ratelimit"
 )
 
 func TestMain(m *testing.M) { dynamotest.Main(m) }
@@ -240,8 +241,9 @@ func TestAllowContext(t *testing.T) {
 	}
 	want := map[string]any{
 		"apiKeyId": keyID, "usagePlanId": planID, "customerId": "cust-42",
-		"rateLimit": 10.0, "burstLimit": 5, "tokensRemaining": int64(4),
-		"quotaLimit": int64(100), "quotaRemaining": int64(99), "quotaResetAt": "2025-07-01T00:00:00Z",
+		"rateLimit": 10.0, "burstLimit": 5, "tokensRemaining": int64(4), "nextTokenIn": 0.1,
+		"quotaLimit": int64(100), "quotaRemaining": int64(99), "quotaPeriod": "MONTH", "quotaResetAt": "2025-07-01T00:00:00Z",
+		"limitExceeded": "", "retryAfter": 0.0, "failOpen": false,
 	}
 	for k, v := range want {
 		if resp.Context[k] != v {
@@ -264,7 +266,8 @@ func TestUnlimitedPlanContext(t *testing.T) {
 	f := setup(t)
 	_, value, _ := f.keyInPlan(plans.Plan{})
 	resp := f.authorizer().Authorize(context.Background(), request(value))
-	want := map[string]any{"rateLimit": 0, "burstLimit": 0, "tokensRemaining": -1, "quotaLimit": -1, "quotaRemaining": -1, "quotaResetAt": ""}
+	want := map[string]any{"rateLimit": 0, "burstLimit": 0, "tokensRemaining": -1, "nextTokenIn": 0.0, "quotaLimit": -1, "quotaRemaining": -1,
+		"quotaPeriod": "", "quotaResetAt": "", "customerId": "", "limitExceeded": "", "retryAfter": 0.0, "failOpen": false}
 	for k, v := range want {
 		if resp.Context[k] != v {
 			t.Errorf("context[%s] = %#v, want %#v", k, resp.Context[k], v)
@@ -321,11 +324,11 @@ func TestOnLimitPass(t *testing.T) {
 	_, value, _ := f.keyInPlan(plans.Plan{Throttle: throttle(0.5, 1), Quota: &plans.Quota{Limit: 2, Period: plans.Day}})
 	a := f.authorizer(func(c *authorizer.Config) { c.PassOnLimit = true })
 	ctx := context.Background()
-	if resp := a.Authorize(ctx, request(value)); !resp.IsAuthorized || resp.Context["limitExceeded"] != nil {
+	if resp := a.Authorize(ctx, request(value)); !resp.IsAuthorized || resp.Context["limitExceeded"] != "" {
 		t.Fatalf("first request: %+v", resp)
 	}
 	resp := a.Authorize(ctx, request(value))
-	if !resp.IsAuthorized || resp.Context["limitExceeded"] != "throttle" || resp.Context["retryAfter"] != 2.0 || resp.Context["tokensRemaining"] != int64(0) {
+	if !resp.IsAuthorized || resp.Context["limitExceeded"] != "throttle" || resp.Context["retryAfter"] != 2.0 || resp.Context["tokensRemaining"] != int64(0) || resp.Context["nextTokenIn"] != 2.0 {
 		t.Fatalf("throttled request: %+v", resp.Context)
 	}
 	f.clock.Add(2 * time.Second)
@@ -710,6 +713,61 @@ func TestSampleEvents(t *testing.T) {
 		out, err := a.Invoke(context.Background(), payload)
 		if err != nil || !bytes.Contains(out, []byte(`"isAuthorized":false`)) {
 			t.Fatalf("%s: %s, %v (samples carry placeholder keys, so they are denied)", file, out, err)
+		}
+	}
+}
+
+// TestEveryAllowCarriesEveryField checks the contract with package
+// ratelimit and with parameter mappings: every allow, of every kind, has
+// every key, and a backend reads it back as the same decision.
+func TestEveryAllowCarriesEveryField(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	_, limited, _ := f.keyInPlan(plans.Plan{Throttle: throttle(1, 1), Quota: &plans.Quota{Limit: 10, Period: plans.Week}})
+	_, unlimited, _ := f.keyInPlan(plans.Plan{})
+	pass := f.authorizer(func(c *authorizer.Config) { c.PassOnLimit = true })
+	open := authorizer.New(func() authorizer.Config {
+		c := authorizer.Defaults
+		c.Table, c.FailOpen, c.Deadline = "no-such-table", true, 100*time.Millisecond
+		return c
+	}(), f.db, f.clock.Now, slog.New(slog.DiscardHandler))
+
+	cases := []struct {
+		name string
+		resp events.APIGatewayV2CustomAuthorizerSimpleResponse
+		want func(ratelimit.Decision) bool
+	}{
+		{"allowed", pass.Authorize(ctx, request(limited)), func(d ratelimit.Decision) bool {
+			return d.RateLimit == 1 && d.BurstLimit == 1 && d.TokensRemaining == 0 && d.NextTokenIn == time.Second &&
+				d.QuotaLimit == 10 && d.QuotaRemaining == 9 && d.QuotaPeriod == "WEEK" && d.LimitExceeded == ""
+		}},
+		{"throttled but passed", pass.Authorize(ctx, request(limited)), func(d ratelimit.Decision) bool {
+			return d.LimitExceeded == ratelimit.Throttle && d.RetryAfter == time.Second
+		}},
+		{"no limits", pass.Authorize(ctx, request(unlimited)), func(d ratelimit.Decision) bool {
+			return d.RateLimit == 0 && d.TokensRemaining == -1 && d.QuotaLimit == -1 && d.QuotaResetAt.IsZero()
+		}},
+		{"failed open", open.Authorize(ctx, request(unlimited)), func(d ratelimit.Decision) bool { return d.FailOpen }},
+	}
+	for _, c := range cases {
+		if !c.resp.IsAuthorized {
+			t.Fatalf("%s: denied", c.name)
+		}
+		for _, field := range ratelimit.Fields {
+			if _, ok := c.resp.Context[field.Key]; !ok {
+				t.Errorf("%s: context lacks %q", c.name, field.Key)
+			}
+		}
+		if len(c.resp.Context) != len(ratelimit.Fields) {
+			t.Errorf("%s: context has %d keys, ratelimit.Fields %d", c.name, len(c.resp.Context), len(ratelimit.Fields))
+		}
+		// As a Lambda integration receives it: through JSON.
+		b, _ := json.Marshal(c.resp.Context)
+		var got map[string]any
+		json.Unmarshal(b, &got)
+		d, err := ratelimit.FromLambda(got)
+		if err != nil || !c.want(d) {
+			t.Errorf("%s: the backend reads %+v, %v", c.name, d, err)
 		}
 	}
 }

@@ -93,6 +93,7 @@ type limits struct {
 	rate   float64
 	burst  int
 	quota  *meter.Quota // nil: no quota
+	period string       // the quota's
 }
 
 // plan returns the cached plan, reading it when forced, when it is not
@@ -150,6 +151,9 @@ func (e *planEntry) limits(apiID, stage, route string, now int64, guard time.Dur
 		e.routes[rk] = l
 	}
 	l.quota = e.currentQuota(now)
+	if l.quota != nil {
+		l.period = e.plan.Quota.Period
+	}
 	return l, true
 }
 

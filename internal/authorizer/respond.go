@@ -7,46 +7,45 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/tollgate-dev/tollgate/ratelimit"
 )
 
-// response is the simple response API Gateway expects. The context tells
-// the backend who called and where the caller stands; it never holds the
-// key's value. Limits that do not apply read 0 (rate and burst, as in API
-// Gateway) or -1 (remaining counts), and quotaResetAt is empty, so that
-// parameter mappings always find a value.
+// response is the simple response API Gateway expects. An allow's context
+// tells the backend who called and where the caller stands, under the keys
+// package ratelimit defines; it never holds the key's value. Every key is
+// always present, with an empty value when it does not apply, so that a
+// parameter mapping always overwrites its header: limits that do not apply
+// read 0 (rate and burst, as in API Gateway) or -1 (remaining counts), and
+// strings read "".
 func (d *decision) response() events.APIGatewayV2CustomAuthorizerSimpleResponse {
 	if !d.allow {
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}
 	}
-	c := map[string]any{}
-	if d.key != nil {
-		c["apiKeyId"] = d.key.ID
-		if d.key.CustomerID != "" {
-			c["customerId"] = d.key.CustomerID
-		}
+	c := map[string]any{
+		ratelimit.KeyAPIKeyID: "", ratelimit.KeyUsagePlanID: d.planID, ratelimit.KeyCustomerID: "",
+		ratelimit.KeyRateLimit: 0, ratelimit.KeyBurstLimit: 0, ratelimit.KeyTokensRemaining: -1, ratelimit.KeyNextTokenIn: 0.0,
+		ratelimit.KeyQuotaLimit: -1, ratelimit.KeyQuotaRemaining: -1, ratelimit.KeyQuotaPeriod: "", ratelimit.KeyQuotaResetAt: "",
+		ratelimit.KeyLimitExceeded: d.limitedBy, ratelimit.KeyRetryAfter: 0.0, ratelimit.KeyFailOpen: d.failedOpen,
 	}
-	if d.planID != "" {
-		c["usagePlanId"] = d.planID
+	if d.key != nil {
+		c[ratelimit.KeyAPIKeyID], c[ratelimit.KeyCustomerID] = d.key.ID, d.key.CustomerID
 	}
 	if d.failedOpen {
-		c["failOpen"] = true
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: c}
 	}
 	l := d.limits
 	if l.bucket != nil {
-		c["rateLimit"], c["burstLimit"], c["tokensRemaining"] = l.rate, l.burst, max(d.res.TokensRemaining, 0)
-	} else {
-		c["rateLimit"], c["burstLimit"], c["tokensRemaining"] = 0, 0, -1
+		c[ratelimit.KeyRateLimit], c[ratelimit.KeyBurstLimit] = l.rate, l.burst
+		c[ratelimit.KeyTokensRemaining], c[ratelimit.KeyNextTokenIn] = max(d.res.TokensRemaining, 0), seconds(d.res.NextToken)
 	}
 	if q := l.quota; q != nil {
-		c["quotaLimit"], c["quotaRemaining"] = q.Limit, max(q.Limit-d.res.Used, 0)
-		c["quotaResetAt"] = time.UnixMicro(q.Reset).UTC().Format(time.RFC3339)
-	} else {
-		c["quotaLimit"], c["quotaRemaining"], c["quotaResetAt"] = -1, -1, ""
+		c[ratelimit.KeyQuotaLimit], c[ratelimit.KeyQuotaRemaining] = q.Limit, max(q.Limit-d.res.Used, 0)
+		c[ratelimit.KeyQuotaPeriod] = l.period
+		c[ratelimit.KeyQuotaResetAt] = time.UnixMicro(q.Reset).UTC().Format(time.RFC3339)
 	}
 	if d.limitedBy != "" {
-		c["limitExceeded"] = d.limitedBy
-		c["retryAfter"] = seconds(d.res.RetryAfter)
+		c[ratelimit.KeyRetryAfter] = seconds(d.res.RetryAfter)
 	}
 	return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: c}
 }

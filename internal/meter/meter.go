@@ -141,6 +141,9 @@ type Result struct {
 	Stale   Staleness
 	// TokensRemaining after the decision; -1 without a bucket.
 	TokensRemaining int64
+	// NextToken is how long until the bucket gains its next token, as the
+	// meter last saw it: 0 when it is full or there is no bucket.
+	NextToken time.Duration
 	// Used is the quota used in the period after the decision, as far as
 	// the meter knows: exact after an admission, a lower bound otherwise.
 	Used int64
@@ -247,9 +250,11 @@ func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, erro
 	return Result{Calls: 3}, fmt.Errorf("update meter %s %s: condition failed three times without a reason to deny", st.pk, st.planID)
 }
 
-// deny is a throttle denial against a bucket whose TAT is tat.
+// deny is a throttle denial of a bucket whose TAT is tat: it admits again,
+// and gains its next token, in tat - tau - now.
 func deny(b *Bucket, tat, now, used int64, calls int) Result {
-	return Result{Outcome: Throttled, RetryAfter: micros(tat - b.Tau - now), Used: used, Calls: calls}
+	wait := micros(tat - b.Tau - now)
+	return Result{Outcome: Throttled, RetryAfter: wait, NextToken: wait, Used: used, Calls: calls}
 }
 
 // usedIn is the quota count last seen for q's period, or 0.
@@ -272,8 +277,14 @@ func (st *State) admitted(req *Request, attrs map[string]types.AttributeValue) R
 	if b := req.Bucket; b != nil {
 		tat, _ := store.Int(attrs, b.Attr)
 		st.tats[b.Attr] = tat
-		// Tokens left: floor(burst - (TAT - now)/T).
-		res.TokensRemaining = max(b.Burst-ceilDiv(tat-req.Now, b.T), 0)
+		// Tokens left: floor(burst - (TAT - now)/T). The deficit TAT - now
+		// shrinks by one token every T µs; the next comes when it drops to
+		// the multiple of T below it.
+		deficit := tat - req.Now
+		res.TokensRemaining = max(b.Burst-ceilDiv(deficit, b.T), 0)
+		if deficit > 0 {
+			res.NextToken = micros(deficit - (ceilDiv(deficit, b.T)-1)*b.T)
+		}
 	}
 	if q := req.Quota; q != nil {
 		res.Used, _ = store.Int(attrs, q.Attr)

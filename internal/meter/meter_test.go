@@ -218,13 +218,14 @@ func TestTokensRemaining(t *testing.T) {
 	b := meter.NewBucket("tat", 10, 5, 0) // a token every 100 ms
 	st := f.state()
 	for want := int64(4); want >= 0; want-- {
-		if res := f.take(t, st, t0, &b, nil); res.TokensRemaining != want {
-			t.Fatalf("TokensRemaining = %d, want %d", res.TokensRemaining, want)
+		if res := f.take(t, st, t0, &b, nil); res.TokensRemaining != want || res.NextToken != 100*time.Millisecond {
+			t.Fatalf("TokensRemaining, NextToken = %d, %s; want %d, 100ms", res.TokensRemaining, res.NextToken, want)
 		}
 	}
-	// 250 ms later two and a half tokens came back; one is taken.
-	if res := f.take(t, st, t0+250_000, &b, nil); res.Outcome != meter.Admitted || res.TokensRemaining != 1 {
-		t.Fatalf("after 250ms: %+v, want admitted with 1 token left", res)
+	// 250 ms later two and a half tokens came back; one is taken. The half
+	// token is whole in another 50 ms.
+	if res := f.take(t, st, t0+250_000, &b, nil); res.Outcome != meter.Admitted || res.TokensRemaining != 1 || res.NextToken != 50*time.Millisecond {
+		t.Fatalf("after 250ms: %+v, want admitted with 1 token left and the next in 50ms", res)
 	}
 }
 
