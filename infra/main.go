@@ -1,0 +1,72 @@
+// Command infra is Tollgate's CDK app (cdk.json runs it). Context:
+//
+//	-c onLimit=pass            answer 429 from the demo backend instead of 403
+//	-c failMode=open           allow when DynamoDB fails
+//	-c tracing=true            X-Ray for the functions
+//	-c httpApiId=a1b2c3d4e5 -c routes="GET /items,POST /orders"
+//	                           add protected routes to an existing HTTP API
+//	-c backendUrl=https://...  where those routes go (default: the demo echo)
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tollgate-dev/tollgate/infra/tollgate"
+)
+
+func main() {
+	defer jsii.Close()
+	app := awscdk.NewApp(nil)
+	props, err := fromContext(func(key string) string {
+		if v, ok := app.Node().TryGetContext(jsii.String(key)).(string); ok {
+			return v
+		}
+		return ""
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tollgate:", err)
+		os.Exit(1)
+	}
+	NewStack(app, "Tollgate", props)
+	app.Synth(nil)
+}
+
+// fromContext reads the stack's settings from CDK context (-c key=value).
+func fromContext(get func(string) string) (*StackProps, error) {
+	p := &StackProps{
+		Tollgate: tollgate.Props{
+			CodeDir:  get("codeDir"),
+			OnLimit:  get("onLimit"),
+			FailMode: get("failMode"),
+			Tracing:  get("tracing") == "true",
+		},
+		ExistingAPIID: get("httpApiId"),
+		BackendURL:    get("backendUrl"),
+	}
+	for _, r := range strings.Split(get("routes"), ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			if _, err := tollgate.RouteKey(r); err != nil {
+				return nil, err
+			}
+			p.Routes = append(p.Routes, r)
+		}
+	}
+	switch {
+	case p.ExistingAPIID != "" && len(p.Routes) == 0:
+		return nil, fmt.Errorf(`httpApiId needs routes to protect: -c routes="GET /items,POST /orders"`)
+	case p.ExistingAPIID == "" && (len(p.Routes) > 0 || p.BackendURL != ""):
+		return nil, fmt.Errorf("routes and backendUrl are for an existing API: add -c httpApiId=<its id>")
+	}
+	if v := p.Tollgate.OnLimit; v != "" && v != "deny" && v != "pass" {
+		return nil, fmt.Errorf("onLimit=%q: want deny or pass", v)
+	}
+	if v := p.Tollgate.FailMode; v != "" && v != "closed" && v != "open" {
+		return nil, fmt.Errorf("failMode=%q: want closed or open", v)
+	}
+	return p, nil
+}

@@ -1,0 +1,408 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tollgate-dev/tollgate/infra/tollgate"
+	"github.com/tollgate-dev/tollgate/internal/admin"
+	"github.com/tollgate-dev/tollgate/internal/authorizer"
+	"github.com/tollgate-dev/tollgate/internal/dynamotest"
+	"github.com/tollgate-dev/tollgate/internal/store"
+	"github.com/tollgate-dev/tollgate/ratelimit"
+)
+
+// The stacks' templates, synthesized once for the whole test binary: the
+// default stack, and one that adds routes to an existing API.
+var demo, existing map[string]any
+
+func TestMain(m *testing.M) {
+	if err := synth(); err != nil {
+		fmt.Fprintln(os.Stderr, "synth:", err)
+		os.Exit(1)
+	}
+	dynamotest.Main(m)
+}
+
+func synth() error {
+	code, err := os.MkdirTemp("", "tollgate-code-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(code)
+	for _, fn := range []string{"authorizer", "keys", "plans", "usage", "echo"} {
+		os.MkdirAll(filepath.Join(code, fn), 0o755)
+		if err := os.WriteFile(filepath.Join(code, fn, "bootstrap"), []byte("placeholder "+fn), 0o755); err != nil {
+			return err
+		}
+	}
+	out, err := os.MkdirTemp("", "tollgate-cdk-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(out)
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(out)})
+	NewStack(app, "Demo", &StackProps{Tollgate: tollgate.Props{CodeDir: code}})
+	NewStack(app, "Existing", &StackProps{
+		Tollgate:      tollgate.Props{CodeDir: code, OnLimit: "pass"},
+		ExistingAPIID: "a1b2c3d4e5", Routes: []string{"GET /items", "POST /orders/{id}"},
+		BackendURL: "https://backend.example.com/{proxy}",
+	})
+	asm := app.Synth(nil)
+	for name, dst := range map[string]*map[string]any{"Demo": &demo, "Existing": &existing} {
+		b, err := json.Marshal(asm.GetStackByName(jsii.String(name)).Template())
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, dst); err != nil {
+			return err
+		}
+	}
+	jsii.Close()
+	return nil
+}
+
+// check runs one assertion, turning the assertions package's panic into a
+// test failure.
+func check(t *testing.T, what string, assert func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s: %v", what, r)
+		}
+	}()
+	assert()
+}
+
+func template(tpl map[string]any) assertions.Template {
+	return assertions.Template_FromJSON(&tpl, nil)
+}
+
+// resources returns a template's resources of one type, by logical id.
+func resources(tpl map[string]any, typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range tpl["Resources"].(map[string]any) {
+		if r := r.(map[string]any); r["Type"] == typ {
+			out[id] = r
+		}
+	}
+	return out
+}
+
+func TestAuthorizer(t *testing.T) {
+	tpl := template(demo)
+	check(t, "one authorizer", func() { tpl.ResourceCountIs(jsii.String("AWS::ApiGatewayV2::Authorizer"), jsii.Number(1)) })
+	check(t, "authorizer settings", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Authorizer"), map[string]any{
+			"AuthorizerType":                 "REQUEST",
+			"AuthorizerPayloadFormatVersion": "2.0",
+			"EnableSimpleResponses":          true,
+			"AuthorizerResultTtlInSeconds":   0,
+			// No identity source: a request without a key reaches Tollgate
+			// and gets its 403, not API Gateway's 401.
+			"IdentitySource": []any{},
+		})
+	})
+	for _, route := range []string{"GET /echo", "ANY /{proxy+}"} {
+		check(t, route+" is protected", func() {
+			tpl.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Route"), map[string]any{
+				"RouteKey": route, "AuthorizationType": "CUSTOM", "AuthorizerId": assertions.Match_AnyValue(),
+			})
+		})
+	}
+	check(t, "API Gateway may invoke the authorizer", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), map[string]any{
+			"Action": "lambda:InvokeFunction", "Principal": "apigateway.amazonaws.com",
+			"FunctionName": map[string]any{"Fn::GetAtt": []any{logicalID(t, demo, "AWS::Lambda::Function", "Authorizer"), "Arn"}},
+		})
+	})
+}
+
+func TestFunctions(t *testing.T) {
+	tpl := template(demo)
+	check(t, "five functions", func() { tpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(5)) })
+	table := logicalID(t, demo, "AWS::DynamoDB::Table", "Table")
+	for id, fn := range resources(demo, "AWS::Lambda::Function") {
+		p := fn["Properties"].(map[string]any)
+		if p["Runtime"] != "provided.al2023" || p["Handler"] != "bootstrap" || fmt.Sprint(p["Architectures"]) != "[arm64]" {
+			t.Errorf("%s: runtime %v, handler %v, architectures %v", id, p["Runtime"], p["Handler"], p["Architectures"])
+		}
+		if strings.HasPrefix(id, "Echo") {
+			continue
+		}
+		vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if ref, _ := vars["TABLE_NAME"].(map[string]any); ref["Ref"] != table {
+			t.Errorf("%s: TABLE_NAME = %v, want a Ref to the table", id, vars["TABLE_NAME"])
+		}
+	}
+	check(t, "the authorizer's settings", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+			"Environment": map[string]any{"Variables": map[string]any{
+				"ON_LIMIT": "deny", "FAIL_MODE": "closed", "API_KEY_SOURCE": "header:x-api-key", "METRICS_NAMESPACE": "Tollgate",
+			}},
+			"Timeout": 5, "MemorySize": 256,
+		})
+	})
+	for _, lg := range resources(demo, "AWS::Logs::LogGroup") {
+		if lg["Properties"].(map[string]any)["RetentionInDays"] != 30.0 {
+			t.Errorf("a log group keeps logs for %v days, want 30", lg["Properties"])
+		}
+	}
+	if n := len(resources(demo, "AWS::Logs::LogGroup")); n != 5 {
+		t.Errorf("%d log groups, want one per function", n)
+	}
+}
+
+func TestTable(t *testing.T) {
+	tpl := template(demo)
+	check(t, "one table", func() { tpl.ResourceCountIs(jsii.String("AWS::DynamoDB::Table"), jsii.Number(1)) })
+	check(t, "on demand, PITR, deletion protection, TTL, the schema from store.Schema", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::DynamoDB::Table"), map[string]any{
+			"BillingMode":                      "PAY_PER_REQUEST",
+			"PointInTimeRecoverySpecification": map[string]any{"PointInTimeRecoveryEnabled": true},
+			"DeletionProtectionEnabled":        true,
+			"TimeToLiveSpecification":          map[string]any{"AttributeName": store.Schema.TTLAttribute, "Enabled": true},
+			"KeySchema": []any{
+				map[string]any{"AttributeName": store.Schema.PartitionKey, "KeyType": "HASH"},
+				map[string]any{"AttributeName": store.Schema.SortKey, "KeyType": "RANGE"},
+			},
+		})
+	})
+	check(t, "the table outlives the stack", func() {
+		tpl.HasResource(jsii.String("AWS::DynamoDB::Table"), map[string]any{"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"})
+	})
+}
+
+// statements returns every IAM statement of the roles of one function.
+func statements(t *testing.T, tpl map[string]any, function string) []map[string]any {
+	fn := resources(tpl, "AWS::Lambda::Function")[logicalID(t, tpl, "AWS::Lambda::Function", function)]
+	role := fn["Properties"].(map[string]any)["Role"].(map[string]any)["Fn::GetAtt"].([]any)[0]
+	var out []map[string]any
+	for _, pol := range resources(tpl, "AWS::IAM::Policy") {
+		p := pol["Properties"].(map[string]any)
+		for _, r := range p["Roles"].([]any) {
+			if r.(map[string]any)["Ref"] == role {
+				for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+					out = append(out, st.(map[string]any))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func strs(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, x := range v {
+			out = append(out, fmt.Sprint(x))
+		}
+		return out
+	}
+	return []string{fmt.Sprint(v)}
+}
+
+func TestLeastPrivilege(t *testing.T) {
+	table := logicalID(t, demo, "AWS::DynamoDB::Table", "Table")
+	tableArn := fmt.Sprint(map[string]any{"Fn::GetAtt": []any{table, "Arn"}})
+	// No managed policies (AWSLambdaBasicExecutionRole allows logs on *).
+	for id, role := range resources(demo, "AWS::IAM::Role") {
+		if _, ok := role["Properties"].(map[string]any)["ManagedPolicyArns"]; ok {
+			t.Errorf("role %s has managed policies", id)
+		}
+	}
+	// No * anywhere.
+	for _, tpl := range []map[string]any{demo, existing} {
+		for id, pol := range resources(tpl, "AWS::IAM::Policy") {
+			for _, st := range pol["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+				st := st.(map[string]any)
+				for _, a := range strs(st["Action"]) {
+					if strings.Contains(a, "*") {
+						t.Errorf("%s allows action %s", id, a)
+					}
+				}
+				for _, r := range strs(st["Resource"]) {
+					if r == "*" {
+						t.Errorf("%s allows %v on every resource", id, st["Action"])
+					}
+				}
+			}
+		}
+	}
+	// Each function's DynamoDB actions, and the partitions they may touch.
+	want := map[string]map[string]string{
+		"Authorizer": {"dynamodb:GetItem": "HASH#* KEY#* PLAN#*", "dynamodb:Query": "HASH#* KEY#* PLAN#*", "dynamodb:UpdateItem": "METER#*"},
+		"Usage":      {"dynamodb:GetItem": "PLAN#* METER#*", "dynamodb:Query": "PLAN#* METER#*", "dynamodb:UpdateItem": "METER#*"},
+		"Keys": {"dynamodb:GetItem": "", "dynamodb:Query": "", "dynamodb:BatchGetItem": "", "dynamodb:PutItem": "",
+			"dynamodb:UpdateItem": "", "dynamodb:DeleteItem": ""},
+	}
+	want["Plans"] = want["Keys"]
+	for fn, actions := range want {
+		got := map[string]string{}
+		for _, st := range statements(t, demo, fn) {
+			if !strings.HasPrefix(strs(st["Action"])[0], "dynamodb:") {
+				continue
+			}
+			if fmt.Sprint(st["Resource"]) != tableArn {
+				t.Errorf("%s: DynamoDB statement on %v, want only the table", fn, st["Resource"])
+			}
+			leading := ""
+			if c, ok := st["Condition"].(map[string]any); ok {
+				leading = strings.Join(strs(c["ForAllValues:StringLike"].(map[string]any)["dynamodb:LeadingKeys"]), " ")
+			}
+			for _, a := range strs(st["Action"]) {
+				got[a] = leading
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(actions) {
+			t.Errorf("%s may do %v, want %v", fn, got, actions)
+		}
+	}
+}
+
+func TestExistingAPI(t *testing.T) {
+	tpl := template(existing)
+	for _, route := range []string{"GET /items", "POST /orders/{id}"} {
+		check(t, route+" on the existing API", func() {
+			tpl.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Route"), map[string]any{
+				"ApiId": "a1b2c3d4e5", "RouteKey": route, "AuthorizationType": "CUSTOM",
+			})
+		})
+	}
+	check(t, "an authorizer of its own on the existing API", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Authorizer"), map[string]any{"ApiId": "a1b2c3d4e5", "AuthorizerResultTtlInSeconds": 0})
+	})
+	mapping := map[string]any{}
+	for _, f := range ratelimit.Fields {
+		mapping["overwrite:header."+strings.ToLower(f.Header)] = "$context.authorizer." + f.Key
+	}
+	check(t, "the backend gets the decision as headers that overwrite any a client sent", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Integration"), map[string]any{
+			"ApiId": "a1b2c3d4e5", "IntegrationType": "HTTP_PROXY", "IntegrationUri": "https://backend.example.com/{proxy}",
+			"RequestParameters": mapping,
+		})
+	})
+	check(t, "onLimit reaches the authorizer", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+			"Environment": map[string]any{"Variables": map[string]any{"ON_LIMIT": "pass"}},
+		})
+	})
+}
+
+func TestObservability(t *testing.T) {
+	tpl := template(demo)
+	check(t, "a dashboard", func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Dashboard"), jsii.Number(1)) })
+	body, _ := json.Marshal(resources(demo, "AWS::CloudWatch::Dashboard"))
+	for _, want := range []string{`{Tollgate,usagePlanId} MetricName=\\\"Decisions\\\"`, "Throttled", "QuotaExceeded", "DynamoDBCalls"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the dashboard does not graph %s", want)
+		}
+	}
+	alarms := resources(demo, "AWS::CloudWatch::Alarm")
+	if len(alarms) != 3 {
+		t.Errorf("%d alarms, want authorizer errors, decision errors and table throttling", len(alarms))
+	}
+	check(t, "an alarm on the authorizer's errors", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{"MetricName": "Errors", "Namespace": "AWS/Lambda"})
+	})
+	outputs, _ := demo["Outputs"].(map[string]any)
+	for _, name := range []string{"ApiUrl", "TableName", "AuthorizerFunctionName", "KeysFunctionName", "PlansFunctionName", "UsageFunctionName"} {
+		if _, ok := outputs[name]; !ok {
+			t.Errorf("no output %s", name)
+		}
+	}
+}
+
+// TestTemplateRunsTheFunctionsUnchanged builds a table in DynamoDB Local
+// from the template's table definition and runs the authorizer and an admin
+// function with the template's environment: nothing but the table's name,
+// which CloudFormation fills in, is set by hand.
+func TestTemplateRunsTheFunctionsUnchanged(t *testing.T) {
+	props := resources(demo, "AWS::DynamoDB::Table")[logicalID(t, demo, "AWS::DynamoDB::Table", "Table")]["Properties"].(map[string]any)
+	name := "tollgate-from-template"
+	in := &dynamodb.CreateTableInput{TableName: aws.String(name), BillingMode: types.BillingMode(props["BillingMode"].(string))}
+	for _, a := range props["AttributeDefinitions"].([]any) {
+		a := a.(map[string]any)
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{
+			AttributeName: aws.String(a["AttributeName"].(string)), AttributeType: types.ScalarAttributeType(a["AttributeType"].(string))})
+	}
+	for _, k := range props["KeySchema"].([]any) {
+		k := k.(map[string]any)
+		in.KeySchema = append(in.KeySchema, types.KeySchemaElement{
+			AttributeName: aws.String(k["AttributeName"].(string)), KeyType: types.KeyType(k["KeyType"].(string))})
+	}
+	db := dynamotest.Client(t)
+	ctx := context.Background()
+	if _, err := db.CreateTable(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+
+	env := map[string]string{}
+	fn := resources(demo, "AWS::Lambda::Function")[logicalID(t, demo, "AWS::Lambda::Function", "Authorizer")]
+	for k, v := range fn["Properties"].(map[string]any)["Environment"].(map[string]any)["Variables"].(map[string]any) {
+		if s, ok := v.(string); ok {
+			env[k] = s
+		}
+	}
+	env["TABLE_NAME"] = name
+	cfg, err := authorizer.FromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("the template's environment: %v", err)
+	}
+	svc := &admin.Service{Store: &store.Table{DB: db, Name: name, Now: time.Now}, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+	keysFn, _ := admin.New("keys", svc)
+	plansFn, _ := admin.New("plans", svc)
+	call := func(h *admin.Handler, payload string) map[string]any {
+		out, e := h.Handle(ctx, []byte(payload))
+		if e != nil {
+			t.Fatalf("%s: %v", payload, e)
+		}
+		b, _ := json.Marshal(out)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		return m
+	}
+	plan := call(plansFn, `{"action":"CreateUsagePlan","name":"p","apiStages":[{"apiId":"api","stage":"prod"}],"quota":{"limit":1,"period":"DAY"}}`)["id"].(string)
+	key := call(keysFn, `{"action":"CreateApiKey","name":"k"}`)
+	call(plansFn, `{"action":"CreateUsagePlanKey","usagePlanId":"`+plan+`","keyId":"`+key["id"].(string)+`","keyType":"API_KEY"}`)
+	a := authorizer.New(cfg, db, time.Now, slog.New(slog.DiscardHandler))
+	req := events.APIGatewayV2CustomAuthorizerV2Request{RouteKey: "GET /x", Headers: map[string]string{"x-api-key": key["value"].(string)},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{APIID: "api", Stage: "prod"}}
+	if !a.Authorize(ctx, req).IsAuthorized || a.Authorize(ctx, req).IsAuthorized {
+		t.Fatal("against the template's table, the quota of 1 did not admit exactly one request")
+	}
+}
+
+// logicalID finds the one resource of a type whose id contains name.
+func logicalID(t *testing.T, tpl map[string]any, typ, name string) string {
+	t.Helper()
+	var found []string
+	for id := range resources(tpl, typ) {
+		if strings.Contains(id, name) {
+			found = append(found, id)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d %s resources named like %s: %v", len(found), typ, name, found)
+	}
+	return found[0]
+}

@@ -1,0 +1,319 @@
+// Package tollgate is Tollgate as a CDK construct for Go CDK apps: the
+// DynamoDB table, the authorizer and admin functions, an HttpLambdaAuthorizer
+// to put on HTTP API routes, metrics, a dashboard and alarms.
+//
+//	tg := tollgate.New(stack, "Tollgate", &tollgate.Props{OnLimit: "pass"})
+//	api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
+//		Path: jsii.String("/items"), Integration: integration, Authorizer: tg.Authorizer,
+//	})
+//
+// The functions' code is read from CodeDir/<function>/bootstrap, built for
+// provided.al2023 on arm64 (make build).
+package tollgate
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/tollgate-dev/tollgate/internal/store"
+	"github.com/tollgate-dev/tollgate/ratelimit"
+)
+
+// Props configure Tollgate. The zero value deploys the defaults.
+type Props struct {
+	// CodeDir holds each function's binary as <function>/bootstrap.
+	// Default: "dist", where make build writes them.
+	CodeDir string
+	// OnLimit is "deny" (403, the default) or "pass" (allow, and tell the
+	// backend in the context so it can answer 429).
+	OnLimit string
+	// FailMode is "closed" (deny when DynamoDB fails; the default) or "open".
+	FailMode string
+	// APIKeySource is where requests carry their key: "header:<name>" or
+	// "query:<name>". Default: header:x-api-key.
+	APIKeySource string
+	// AuthorizerEnvironment adds to or overrides the authorizer's
+	// environment (see the README's configuration table), e.g.
+	// CLOCK_SKEW_GUARD or DENY_CACHE_TTL.
+	AuthorizerEnvironment map[string]string
+	// Tracing turns on AWS X-Ray for the functions.
+	Tracing bool
+	// LogRetention is how long function logs are kept. Default: one month.
+	LogRetention awslogs.RetentionDays
+	// MetricsNamespace is the CloudWatch namespace of the authorizer's
+	// metrics. Default: Tollgate.
+	MetricsNamespace string
+}
+
+// Tollgate is the deployed system.
+type Tollgate struct {
+	constructs.Construct
+	Table awsdynamodb.Table
+	// Authorizer is an authorizer for one HTTP API. For more APIs, use
+	// NewAuthorizer or AddRoute: CDK binds an authorizer to one API only.
+	Authorizer awsapigatewayv2authorizers.HttpLambdaAuthorizer
+
+	AuthorizerFunction awslambda.Function
+	KeysFunction       awslambda.Function
+	PlansFunction      awslambda.Function
+	UsageFunction      awslambda.Function
+
+	Dashboard awscloudwatch.Dashboard
+	Alarms    []awscloudwatch.Alarm
+
+	namespace   string
+	authorizers map[string]awsapigatewayv2authorizers.HttpLambdaAuthorizer
+}
+
+// New deploys Tollgate under scope.
+func New(scope constructs.Construct, id string, props *Props) *Tollgate {
+	if props == nil {
+		props = &Props{}
+	}
+	p := *props
+	p.CodeDir = or(p.CodeDir, "dist")
+	p.OnLimit = or(p.OnLimit, "deny")
+	p.FailMode = or(p.FailMode, "closed")
+	p.APIKeySource = or(p.APIKeySource, "header:x-api-key")
+	p.MetricsNamespace = or(p.MetricsNamespace, "Tollgate")
+	if p.LogRetention == "" {
+		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
+	}
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	t := &Tollgate{Construct: c, namespace: p.MetricsNamespace, authorizers: map[string]awsapigatewayv2authorizers.HttpLambdaAuthorizer{}}
+
+	t.Table = NewTable(c, "Table")
+	env := map[string]string{
+		"TABLE_NAME":        *t.Table.TableName(),
+		"API_KEY_SOURCE":    p.APIKeySource,
+		"ON_LIMIT":          p.OnLimit,
+		"FAIL_MODE":         p.FailMode,
+		"METRICS_NAMESPACE": p.MetricsNamespace,
+	}
+	for k, v := range p.AuthorizerEnvironment {
+		env[k] = v
+	}
+	fn := func(name, description string, memory, seconds float64, env map[string]string) awslambda.Function {
+		return NewFunction(c, name, &FunctionProps{
+			Code: filepath.Join(p.CodeDir, strings.ToLower(name)), Description: description,
+			MemoryMB: memory, Timeout: seconds, Environment: env, Tracing: p.Tracing, LogRetention: p.LogRetention,
+		})
+	}
+	// The authorizer's budget is DYNAMODB_DEADLINE (1 s) per decision; API
+	// Gateway waits 10 s at most. More memory buys a faster CPU.
+	t.AuthorizerFunction = fn("Authorizer", "Tollgate: API keys and usage plans for HTTP APIs (Lambda authorizer)", 256, 5, env)
+	// Admin operations fan out over a plan's keys; give them time.
+	admin := map[string]string{"TABLE_NAME": *t.Table.TableName()}
+	t.KeysFunction = fn("Keys", "Tollgate admin: API keys (CreateApiKey, ImportApiKeys, ...)", 512, 300, admin)
+	t.PlansFunction = fn("Plans", "Tollgate admin: usage plans and their keys (CreateUsagePlan, CreateUsagePlanKey, ...)", 512, 300, admin)
+	t.UsageFunction = fn("Usage", "Tollgate admin: usage (GetUsage, UpdateUsage)", 512, 60, admin)
+
+	GrantItems(t.Table, t.AuthorizerFunction, readOnly, []string{store.PartitionHash, store.PartitionKey, store.PartitionPlan})
+	GrantItems(t.Table, t.AuthorizerFunction, []string{"dynamodb:UpdateItem"}, []string{store.PartitionMeter})
+	GrantItems(t.Table, t.UsageFunction, readOnly, []string{store.PartitionPlan, store.PartitionMeter})
+	GrantItems(t.Table, t.UsageFunction, []string{"dynamodb:UpdateItem"}, []string{store.PartitionMeter})
+	GrantItems(t.Table, t.KeysFunction, readWrite, nil)
+	GrantItems(t.Table, t.PlansFunction, readWrite, nil)
+
+	t.Authorizer = t.NewAuthorizer("Authorizer")
+	t.Dashboard = t.newDashboard(c)
+	t.Alarms = t.newAlarms(c)
+	return t
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+// NewTable creates the Tollgate table from store.Schema: on demand, with
+// point-in-time recovery and deletion protection, kept when the stack goes,
+// and expiring usage history by TTL.
+func NewTable(scope constructs.Construct, id string) awsdynamodb.Table {
+	s := store.Schema
+	return awsdynamodb.NewTable(scope, jsii.String(id), &awsdynamodb.TableProps{
+		PartitionKey: &awsdynamodb.Attribute{Name: jsii.String(s.PartitionKey), Type: awsdynamodb.AttributeType_STRING},
+		SortKey:      &awsdynamodb.Attribute{Name: jsii.String(s.SortKey), Type: awsdynamodb.AttributeType_STRING},
+		BillingMode:  awsdynamodb.BillingMode_PAY_PER_REQUEST,
+		PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+			PointInTimeRecoveryEnabled: jsii.Bool(true),
+		},
+		DeletionProtection:  jsii.Bool(true),
+		RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
+		TimeToLiveAttribute: jsii.String(s.TTLAttribute),
+	})
+}
+
+// FunctionProps configure one Tollgate function.
+type FunctionProps struct {
+	Code         string // the folder holding bootstrap
+	Description  string
+	MemoryMB     float64
+	Timeout      float64 // seconds
+	Environment  map[string]string
+	Tracing      bool
+	LogRetention awslogs.RetentionDays
+}
+
+// NewFunction creates a Go function on provided.al2023 for arm64, with a
+// log group of its own that keeps logs for LogRetention, and a role that
+// may write to that log group and nothing else until granted more. (CDK's
+// default role would carry AWSLambdaBasicExecutionRole, which allows logs
+// actions on every resource.)
+func NewFunction(scope constructs.Construct, id string, p *FunctionProps) awslambda.Function {
+	if _, err := os.Stat(filepath.Join(p.Code, "bootstrap")); err != nil {
+		panic(fmt.Sprintf("tollgate: %s has no bootstrap: run `make build` in the Tollgate repository, "+
+			"or set Props.CodeDir to the folder holding <function>/bootstrap", p.Code))
+	}
+	logs := awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
+		Retention:     p.LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
+	})
+	role := awsiam.NewRole(scope, jsii.String(id+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Tollgate " + id + ": writes its own logs; other grants are added"),
+	})
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings("logs:CreateLogStream", "logs:PutLogEvents"),
+		Resources: jsii.Strings(*logs.LogGroupArn()),
+	}))
+	env := map[string]*string{}
+	for k, v := range p.Environment {
+		env[k] = jsii.String(v)
+	}
+	tracing := awslambda.Tracing_DISABLED
+	if p.Tracing {
+		tracing = awslambda.Tracing_ACTIVE
+	}
+	return awslambda.NewFunction(scope, jsii.String(id), &awslambda.FunctionProps{
+		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
+		Architecture: awslambda.Architecture_ARM_64(),
+		Handler:      jsii.String("bootstrap"),
+		Code:         awslambda.Code_FromAsset(jsii.String(p.Code), nil),
+		Description:  jsii.String(p.Description),
+		MemorySize:   jsii.Number(p.MemoryMB),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(p.Timeout)),
+		Environment:  &env,
+		Tracing:      tracing,
+		LogGroup:     logs,
+		Role:         role,
+	})
+}
+
+// Item-level DynamoDB actions. No function gets Scan or table-level actions.
+var (
+	readOnly  = []string{"dynamodb:GetItem", "dynamodb:Query"}
+	readWrite = []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+		"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+)
+
+// GrantItems lets fn use actions on the table's items, and only on items
+// whose partition key starts with one of prefixes, if any are given
+// (dynamodb:LeadingKeys). Tollgate's table has no index.
+func GrantItems(table awsdynamodb.Table, fn awslambda.Function, actions, prefixes []string) {
+	st := &awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings(actions...),
+		Resources: jsii.Strings(*table.TableArn()),
+	}
+	if len(prefixes) > 0 {
+		var like []*string
+		for _, p := range prefixes {
+			like = append(like, jsii.String(p+"*"))
+		}
+		st.Conditions = &map[string]any{
+			"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": like},
+		}
+	}
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(st))
+}
+
+// NewAuthorizer returns another HttpLambdaAuthorizer on Tollgate's function,
+// for another HTTP API. It takes simple responses (payload 2.0), caches
+// nothing, so that every request is metered, and names no identity source,
+// so that a request without a key reaches Tollgate and gets 403 rather than
+// API Gateway's 401.
+func (t *Tollgate) NewAuthorizer(id string) awsapigatewayv2authorizers.HttpLambdaAuthorizer {
+	return awsapigatewayv2authorizers.NewHttpLambdaAuthorizer(jsii.String(id), t.AuthorizerFunction,
+		&awsapigatewayv2authorizers.HttpLambdaAuthorizerProps{
+			AuthorizerName:  jsii.String("tollgate"),
+			ResponseTypes:   &[]awsapigatewayv2authorizers.HttpLambdaResponseType{awsapigatewayv2authorizers.HttpLambdaResponseType_SIMPLE},
+			ResultsCacheTtl: awscdk.Duration_Seconds(jsii.Number(0)),
+			IdentitySource:  &[]*string{},
+		})
+}
+
+// AddRoute adds a route protected by Tollgate to an HTTP API, one defined
+// in this app or an existing one imported with HttpApi_FromHttpApiAttributes.
+// routeKey is an HTTP API route key such as "GET /items/{id}", "ANY /{proxy+}"
+// or "$default".
+func (t *Tollgate) AddRoute(scope constructs.Construct, api awsapigatewayv2.IHttpApi, routeKey string, integration awsapigatewayv2.HttpRouteIntegration) awsapigatewayv2.HttpRoute {
+	key, err := RouteKey(routeKey)
+	if err != nil {
+		panic(err)
+	}
+	apiID := *api.Node().Addr()
+	authz, ok := t.authorizers[apiID]
+	if !ok {
+		authz = t.NewAuthorizer(fmt.Sprintf("Authorizer%d", len(t.authorizers)+1))
+		t.authorizers[apiID] = authz
+	}
+	id := "Route" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, routeKey)
+	return awsapigatewayv2.NewHttpRoute(scope, jsii.String(id), &awsapigatewayv2.HttpRouteProps{
+		HttpApi: api, RouteKey: key, Integration: integration, Authorizer: authz,
+	})
+}
+
+// RouteKey parses an HTTP API route key.
+func RouteKey(s string) (awsapigatewayv2.HttpRouteKey, error) {
+	if s == "$default" {
+		return awsapigatewayv2.HttpRouteKey_DEFAULT(), nil
+	}
+	method, path, ok := strings.Cut(strings.TrimSpace(s), " ")
+	if !ok || !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("route %q: write METHOD /path, such as GET /items/{id}, or $default", s)
+	}
+	for _, m := range []awsapigatewayv2.HttpMethod{
+		awsapigatewayv2.HttpMethod_GET, awsapigatewayv2.HttpMethod_POST, awsapigatewayv2.HttpMethod_PUT,
+		awsapigatewayv2.HttpMethod_PATCH, awsapigatewayv2.HttpMethod_DELETE, awsapigatewayv2.HttpMethod_HEAD,
+		awsapigatewayv2.HttpMethod_OPTIONS, awsapigatewayv2.HttpMethod_ANY,
+	} {
+		if string(m) == strings.ToUpper(method) {
+			return awsapigatewayv2.HttpRouteKey_With(jsii.String(path), m), nil
+		}
+	}
+	return nil, fmt.Errorf("route %q: unknown method %q", s, method)
+}
+
+// DecisionHeaders is the parameter mapping that hands the authorizer's
+// decision to an HTTP integration's backend as request headers, for
+// ratelimit.Middleware. Each header is overwritten from the authorizer's
+// context, and the authorizer sets every key on every request it allows,
+// so a copy sent by the client never gets through.
+func DecisionHeaders() awsapigatewayv2.ParameterMapping {
+	m := awsapigatewayv2.NewParameterMapping()
+	for _, f := range ratelimit.Fields {
+		m.OverwriteHeader(jsii.String(strings.ToLower(f.Header)),
+			awsapigatewayv2.MappingValue_ContextVariable(jsii.String("authorizer."+f.Key)))
+	}
+	return m
+}
