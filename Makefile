@@ -15,7 +15,7 @@ FUNCTIONS := authorizer keys plans usage echo
 FUZZTIME  ?= 30s
 CDK       := CDK_DISABLE_VERSION_CHECK=true node_modules/.bin/cdk
 
-.PHONY: help deps test fuzz vet build synth deploy clean
+.PHONY: help deps test fuzz vet build synth deploy run invoke clean $(TOOLS)/tollgate-local
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,6 +33,17 @@ node_modules/.installed: package.json package-lock.json
 
 $(TOOLS)/dynamolocal: $(shell find cmd/dynamolocal internal/dynamolocal -name '*.go') go.mod
 	$(GO) build -o $@ ./cmd/dynamolocal
+
+run: deps $(TOOLS)/tollgate-local ## Run Tollgate locally: DynamoDB Local, an HTTP API on PORT (8080), a demo key
+	$(TOOLS)/tollgate-local run
+
+invoke: deps $(TOOLS)/tollgate-local ## Run one handler on an event: make invoke FN=keys EVENT=events/keys/GetApiKeys.json
+	@if [ -z "$(FN)" ] || [ -z "$(EVENT)" ]; then \
+		echo "usage: make invoke FN=<authorizer|keys|plans|usage> EVENT=events/<function>/<sample>.json"; exit 2; fi
+	$(TOOLS)/tollgate-local invoke $(FN) $(EVENT)
+
+$(TOOLS)/tollgate-local:
+	$(GO) build -o $@ ./cmd/tollgate-local
 
 vet: ## Check formatting and run go vet
 	@unformatted=$$(find . -name '*.go' -not -path './node_modules/*' -not -path './cdk.out/*' -not -path './.tollgate/*' | xargs gofmt -l); \

@@ -11,6 +11,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/admin"
 	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 	"github.com/tollgate-dev/tollgate/internal/lambdatest"
+	"github.com/tollgate-dev/tollgate/internal/localstack"
 )
 
 // TestFunctionBinaries builds functions/keys, functions/plans and
@@ -31,7 +32,9 @@ func TestFunctionBinaries(t *testing.T) {
 			for _, file := range files {
 				// A fresh table per sample, as the samples assume.
 				f := setup(t)
-				seedSamples(t, f.tbl)
+				if err := localstack.SeedSamples(context.Background(), f.tbl); err != nil {
+					t.Fatal(err)
+				}
 				p, err := lambdatest.Start(bin, "TABLE_NAME="+f.tbl.Name, "AWS_ENDPOINT_URL_DYNAMODB="+dynamotest.Endpoint())
 				if err != nil {
 					t.Fatal(err)

@@ -98,6 +98,20 @@ func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 
 // Authorize decides one request.
 func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) events.APIGatewayV2CustomAuthorizerSimpleResponse {
+	resp, _ := a.Decide(ctx, ev)
+	return resp
+}
+
+// Summary says why a decision went the way it did, for callers that log
+// requests themselves, such as the local emulator.
+type Summary struct {
+	Reason string // one of the Reason constants
+	KeyID  string // "" until the key is known
+	PlanID string
+}
+
+// Decide is Authorize, also returning the decision's Summary.
+func (a *Authorizer) Decide(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, Summary) {
 	start := time.Now()
 	stats := &callStats{}
 	ctx = context.WithValue(ctx, statsKey{}, stats)
@@ -107,7 +121,11 @@ func (a *Authorizer) Authorize(ctx context.Context, ev events.APIGatewayV2Custom
 	a.mu.Unlock()
 
 	a.logDecision(ctx, &ev, &d, stats, time.Since(start))
-	return d.response()
+	sum := Summary{Reason: d.reason, PlanID: d.planID}
+	if d.key != nil {
+		sum.KeyID = d.key.ID
+	}
+	return d.response(), sum
 }
 
 // decision is what decide found.

@@ -39,7 +39,10 @@ type Server struct {
 // Start launches DynamoDB Local on a free loopback port and returns once it
 // answers requests. The process dies with its parent on Linux, so a crashed
 // test binary leaves no JVM behind.
-func Start(ctx context.Context) (*Server, error) {
+func Start(ctx context.Context) (*Server, error) { return StartOn(ctx, 0) }
+
+// StartOn is Start on a given loopback port; 0 picks a free one.
+func StartOn(ctx context.Context, port int) (*Server, error) {
 	dir, err := FindJarDir()
 	if err != nil {
 		return nil, err
@@ -47,9 +50,15 @@ func Start(ctx context.Context) (*Server, error) {
 	if _, err := exec.LookPath("java"); err != nil {
 		return nil, errors.New("dynamolocal: java not found on PATH: DynamoDB Local needs Java 17 or later")
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, fmt.Errorf("dynamolocal: find a free port: %w", err)
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return nil, fmt.Errorf("dynamolocal: find a free port: %w", err)
+		}
+	} else if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err != nil {
+		return nil, fmt.Errorf("dynamolocal: port %d is taken (%v): choose another", port, err)
+	} else {
+		l.Close()
 	}
 	// DynamoDB Local writes nothing with -inMemory, but the JVM may drop
 	// crash files in its working directory: give it a scratch one.
