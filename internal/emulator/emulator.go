@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -209,10 +210,13 @@ func StatusOf(errorType string) int {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	b, _ := json.MarshalIndent(v, "", "  ")
+	w.Write(append(pairs.ReplaceAll(b, []byte("[$1, $2]")), '\n'))
 }
+
+// pairs finds GetUsage's [used, remaining] pairs, which indenting would
+// spread over four lines each; they print on one.
+var pairs = regexp.MustCompile(`\[\s*(-?\d+),\s*(-?\d+)\s*\]`)
 
 // writeMessage answers as API Gateway does: {"message":"Forbidden"}.
 func writeMessage(w http.ResponseWriter, status int, message string) int {

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func readme(t *testing.T) string {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// section returns the README from a heading to the next heading of its
+// level or above, outside code blocks.
+func section(t *testing.T, doc, heading string) string {
+	i := strings.Index(doc, heading+"\n")
+	if i < 0 {
+		t.Fatalf("README has no %q", heading)
+	}
+	depth := strings.IndexByte(heading, ' ')
+	var out []string
+	fenced := false
+	for _, line := range strings.Split(doc[i+len(heading)+1:], "\n") {
+		if strings.HasPrefix(line, "```") {
+			fenced = !fenced
+		}
+		if !fenced {
+			if n := len(line) - len(strings.TrimLeft(line, "#")); n > 0 && n <= depth && strings.HasPrefix(line[n:], " ") {
+				break
+			}
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestWalkthroughScript runs examples/walkthrough.sh, the README's steps,
+// against the local stack.
+func TestWalkthroughScript(t *testing.T) {
+	s := start(t)
+	cmd := exec.Command("bash", filepath.Join(mustAbs(t, "../../examples"), "walkthrough.sh"))
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "URL="+s.base)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("walkthrough.sh: %v\n%s", err, out)
+	}
+	// The outcomes the README shows, in order.
+	want := []string{`"period": "DAY"`, `"value": "tgk_`, `"type": "API_KEY"`, "200 200 200 200 200 403", "[5, 0]", "[5, 10]", "\n200\n", `"enabled": false`, "\n403\n"}
+	rest := string(out)
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("the walk-through's output lacks %q (in order):\n%s", w, out)
+		}
+		rest = rest[i+len(w):]
+	}
+	s.stop()
+}
+
+func mustAbs(t *testing.T, p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestREADMEWalkthroughIsTheScript keeps the README's commands and the
+// script that a test runs the same.
+func TestREADMEWalkthroughIsTheScript(t *testing.T) {
+	script, err := os.ReadFile("../../examples/walkthrough.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	walk := section(t, readme(t), "### Walk-through")
+	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(walk, -1)
+	if len(blocks) < 6 {
+		t.Fatalf("the walk-through has %d shell blocks", len(blocks))
+	}
+	for _, b := range blocks {
+		for _, line := range strings.Split(strings.TrimSpace(b[1]), "\n") {
+			if strings.HasPrefix(line, "#") || strings.HasPrefix(line, "URL=") {
+				continue
+			}
+			if !strings.Contains(string(script), line+"\n") {
+				t.Errorf("README walk-through line not in examples/walkthrough.sh:\n%s", line)
+			}
+		}
+	}
+}
+
+// TestREADMECheatSheetShowsEverySample checks that each sample in events/
+// appears in the operations cheat-sheet, as it is.
+func TestREADMECheatSheetShowsEverySample(t *testing.T) {
+	canonical := func(b []byte) string {
+		var v map[string]any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return ""
+		}
+		out, _ := json.Marshal(v)
+		return string(out)
+	}
+	shown := map[string]bool{}
+	for _, line := range strings.Split(section(t, readme(t), "### Operations cheat-sheet"), "\n") {
+		if strings.HasPrefix(line, "{") {
+			shown[canonical([]byte(line))] = true
+		}
+	}
+	files, _ := filepath.Glob("../../events/*/*.json")
+	for _, f := range files {
+		if strings.Contains(f, "/authorizer/") {
+			continue
+		}
+		b, _ := os.ReadFile(f)
+		if !shown[canonical(b)] {
+			t.Errorf("the cheat-sheet does not show %s as it is", f)
+		}
+	}
+}
+
+// TestREADMEConfigurationListsEveryVariable finds the environment
+// variables the code reads and checks that the configuration table has
+// each.
+func TestREADMEConfigurationListsEveryVariable(t *testing.T) {
+	table := section(t, readme(t), "## Configuration")
+	patterns := []*regexp.Regexp{
+		regexp.MustCompile(`[gG]etenv\("([A-Z][A-Z0-9_]+)"\)`),
+		regexp.MustCompile(`duration\(getenv, "([A-Z][A-Z0-9_]+)"`),
+		regexp.MustCompile(`"([A-Z][A-Z0-9_]+)": +&c\.`),
+		regexp.MustCompile(`EnvJarDir = "([A-Z_]+)"`),
+	}
+	found := map[string]bool{}
+	filepath.Walk("../..", func(path string, info os.FileInfo, err error) error {
+		if err != nil || strings.Contains(path, "node_modules") || strings.HasSuffix(path, "_test.go") || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		for _, p := range patterns {
+			for _, m := range p.FindAllStringSubmatch(string(b), -1) {
+				found[m[1]] = true
+			}
+		}
+		return nil
+	})
+	if len(found) < 15 {
+		t.Fatalf("found only %d variables: %v", len(found), found)
+	}
+	for name := range found {
+		if name == "PATH" || name == "HOME" {
+			continue // passed through to processes the tests start
+		}
+		if !strings.Contains(table, "`"+name+"`") {
+			t.Errorf("the configuration table does not list %s", name)
+		}
+	}
+}
