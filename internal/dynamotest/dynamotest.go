@@ -21,6 +21,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/tollgate-dev/tollgate/internal/dynamolocal"
@@ -104,31 +105,65 @@ func sanitize(s string) string {
 	}, s)
 }
 
-// Counter counts DynamoDB calls by operation. Every attempt counts, retries
-// included, because every attempt costs.
+// Counter counts DynamoDB calls by operation, and UpdateItem calls by item.
+// Every attempt counts, retries included, because every attempt costs.
 type Counter struct {
-	mu sync.Mutex
-	n  map[string]int
+	mu    sync.Mutex
+	n     map[string]int
+	items map[string]int
 }
+
+type itemKey struct{}
 
 // Install adds the counter to a client's middleware stack.
 func (c *Counter) Install(o *dynamodb.Options) {
 	o.APIOptions = append(o.APIOptions, func(s *middleware.Stack) error {
+		err := s.Initialize.Add(middleware.InitializeMiddlewareFunc("tollgate-count-item",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				if u, ok := in.Parameters.(*dynamodb.UpdateItemInput); ok {
+					ctx = context.WithValue(ctx, itemKey{}, ItemName(u.Key))
+				}
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+		if err != nil {
+			return err
+		}
 		return s.Deserialize.Add(middleware.DeserializeMiddlewareFunc("tollgate-count",
 			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
-				c.add(awsmiddleware.GetOperationName(ctx))
+				item, _ := ctx.Value(itemKey{}).(string)
+				c.add(awsmiddleware.GetOperationName(ctx), item)
 				return next.HandleDeserialize(ctx, in)
 			}), middleware.After)
 	})
 }
 
-func (c *Counter) add(op string) {
+// ItemName names an item by its key, "pk sk", as Items reports it.
+func ItemName(key map[string]types.AttributeValue) string {
+	return store.Str(key, store.AttrPK) + " " + store.Str(key, store.AttrSK)
+}
+
+func (c *Counter) add(op, item string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.n == nil {
 		c.n = map[string]int{}
+		c.items = map[string]int{}
 	}
 	c.n[op]++
+	if item != "" {
+		c.items[item]++
+	}
+}
+
+// Items returns the UpdateItem calls made on each item, by ItemName.
+func (c *Counter) Items() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int, len(c.items))
+	for k, v := range c.items {
+		out[k] = v
+	}
+	return out
 }
 
 // Get returns the calls of one operation, or of all if op is "".
@@ -160,7 +195,7 @@ func (c *Counter) Snapshot() map[string]int {
 func (c *Counter) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.n = nil
+	c.n, c.items = nil, nil
 }
 
 // Proxy forwards HTTP to a DynamoDB endpoint and counts the calls by
@@ -190,7 +225,7 @@ func NewProxy(t testing.TB) *Proxy {
 		if i := strings.LastIndexByte(op, '.'); i >= 0 {
 			op = op[i+1:]
 		}
-		p.add(op)
+		p.add(op, "")
 		rp.ServeHTTP(w, r)
 	})}
 	go p.srv.Serve(l)

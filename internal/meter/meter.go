@@ -21,7 +21,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
+	"math/rand/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,7 +53,32 @@ type Meter struct {
 	// OnCompactError, if set, hears about failed housekeeping. Decisions
 	// never fail because of it.
 	OnCompactError func(error)
+	// Rand returns a number in [0, 1) for herd damping; math/rand/v2's if nil.
+	Rand func() float64
 }
+
+// Herd damping. When a key is flooded far above its limit, every instance
+// that sees the next token come due tries to take it, and all but one of
+// those writes fail, at a WCU each. So an instance that loses such a race
+// (its own sight of the bucket said a token was due; DynamoDB said another
+// instance took it) tries from then on only with some odds: they halve with
+// each race lost, grow by √2 with each won, and double with every DenyTTL
+// that passes, so that an instance that seldom tries still finds out when
+// the flood is over. At equilibrium the instances lose one race for every
+// two they win, plus one a DenyTTL each for the time's doubling: about 2.5
+// writes per admission for 64 instances flooding a key allowed 100/s. A
+// key served by one instance never loses a race and is never damped.
+//
+// Damping only ever turns a write into a denial, so it never admits more
+// than the limits. It may deny a request the bucket had a token for: the
+// token stays in the bucket for the next try, and the bucket's burst
+// absorbs the backlog. When a flood ends, an instance that was damped
+// hard (odds of 1/16, say) needs a few DenyTTLs to try every time again.
+// A DenyTTL of 0 turns damping off.
+const (
+	minOdds = 1.0 / 1024
+	winGain = math.Sqrt2
+)
 
 // Bucket is a token bucket in GCRA terms, in µs.
 type Bucket struct {
@@ -162,8 +189,10 @@ type State struct {
 	tats      map[string]int64
 	quotaAttr string
 	used      int64
-	seen      int64  // µs when DynamoDB last showed the item
-	day       string // the UTC day this instance last looked for old days
+	seen      int64   // µs when DynamoDB last showed the item
+	day       string  // the UTC day this instance last looked for old days
+	odds      float64 // herd damping: chance of trying, at oddsAt; 0 means 1
+	oddsAt    int64
 }
 
 // NewState returns an empty State for the meter item of keyID in planID.
@@ -198,10 +227,17 @@ func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, erro
 		}
 	}
 
-	active := false
+	odds := m.odds(st, now)
+	if b != nil && odds < 1 && m.random() >= odds {
+		return Result{Outcome: Throttled, RetryAfter: micros(b.T), NextToken: micros(b.T), Used: st.usedIn(q)}, nil
+	}
+
+	active, expected := false, false // expected: a token is due by this instance's own sight
 	if b != nil {
 		tat, ok := st.tats[b.Attr]
-		active = ok && tat > now && b.Tau > 0
+		// A damped instance guesses active: the bucket was full of contenders.
+		active = (ok && tat > now || odds < 1) && b.Tau > 0
+		expected = ok && tat <= now+b.Tau
 	}
 	day := Day(now)
 	compact := st.day != day
@@ -210,6 +246,12 @@ func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, erro
 		if err == nil {
 			res := st.admitted(req, out.Attributes)
 			res.Calls = calls
+			if odds < 1 {
+				st.odds, st.oddsAt = odds*winGain, now
+				if st.odds >= 1 {
+					st.odds = 0
+				}
+			}
 			if compact {
 				st.day = day
 				res.Calls += m.compact(ctx, st, now, out.Attributes)
@@ -242,8 +284,13 @@ func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, erro
 				st.tats[b.Attr] = tat
 			}
 			if ok && tat > now+b.Tau {
+				if expected {
+					// Another instance took the token this one saw due.
+					st.odds, st.oddsAt = max(minOdds, odds/2), now
+				}
 				return deny(b, tat, now, used, calls), nil
 			}
+			expected = ok // and, as just read, a token is due
 			active = ok && tat > now && b.Tau > 0
 		}
 	}
@@ -360,6 +407,26 @@ func (m *Meter) input(req *Request, st *State, day string, active, all bool) *dy
 		ReturnValues:                        returns,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+}
+
+// odds is the chance that an instance tries a write now (herd damping).
+func (m *Meter) odds(st *State, now int64) float64 {
+	if st.odds == 0 || m.DenyTTL <= 0 {
+		return 1
+	}
+	p := st.odds * math.Exp2(float64(now-st.oddsAt)/float64(m.DenyTTL.Microseconds()))
+	if p >= 1 {
+		st.odds = 0
+		return 1
+	}
+	return p
+}
+
+func (m *Meter) random() float64 {
+	if m.Rand != nil {
+		return m.Rand()
+	}
+	return rand.Float64()
 }
 
 // Day is the UTC day of a µs timestamp, as yyyymmdd.

@@ -459,3 +459,44 @@ func TestTwoCallsAtWorst(t *testing.T) {
 		}
 	}
 }
+
+// TestHerdDamping plays two instances on a bucket of one token a second:
+// the one that loses a race for a token it saw due tries only with odds
+// that halve per loss and double per DenyTTL, and its damped denials cost
+// nothing and leave the token for the next try.
+func TestHerdDamping(t *testing.T) {
+	f := newFixture(t)
+	f.m.DenyTTL = 4 * time.Second
+	var dice float64
+	f.m.Rand = func() float64 { return dice }
+	b := meter.NewBucket("tat", 1, 1, 0)
+	a, b2 := f.state(), f.state()
+	steps := []struct {
+		st    *meter.State
+		at    int64 // µs after t0
+		dice  float64
+		want  meter.Outcome
+		calls int
+	}{
+		{a, 0, 0.99, meter.Admitted, 1},
+		{b2, 0, 0.99, meter.Throttled, 1},          // it had not seen a token due: no race lost
+		{a, second, 0.99, meter.Admitted, 1},       //
+		{b2, second, 0.99, meter.Throttled, 1},     // it saw the token due and lost it: odds 1/2
+		{b2, 2 * second, 0.7, meter.Throttled, 0},  // a second later 0.59: damped, though a token is there
+		{a, 2 * second, 0.99, meter.Admitted, 1},   // and the token is still there for another
+		{b2, 2 * second, 0.4, meter.Throttled, 1},  // it tries, and loses again: 0.30
+		{b2, 3 * second, 0.4, meter.Throttled, 0},  // a second later 0.35
+		{b2, 10 * second, 0.99, meter.Admitted, 1}, // two DenyTTLs later 1.19: no longer damped
+		{b2, 11 * second, 0.99, meter.Admitted, 1}, //
+		{a, 11 * second, 0.99, meter.Throttled, 1}, // now a saw a token due and lost it: odds 1/2
+		{a, 12 * second, 0.99, meter.Throttled, 0}, // and is damped
+		{b2, 12 * second, 0.99, meter.Admitted, 1}, // while b2 is not
+	}
+	for i, s := range steps {
+		dice = s.dice
+		res := f.take(t, s.st, t0+s.at, &b, nil)
+		if res.Outcome != s.want || res.Calls != s.calls {
+			t.Fatalf("step %d: outcome %v in %d calls, want %v in %d", i, res.Outcome, res.Calls, s.want, s.calls)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package authorizer_test
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/authorizer"
+	"github.com/tollgate-dev/tollgate/internal/dynamotest"
+	"github.com/tollgate-dev/tollgate/internal/plans"
+	"github.com/tollgate-dev/tollgate/internal/store"
+)
+
+// floodResult is what a flood saw.
+type floodResult struct {
+	admitted []time.Time // each admission's decision time
+	offered  int
+	elapsed  time.Duration
+	writes   map[string]int // UpdateItem calls by item
+	calls    int            // DynamoDB calls of every kind
+}
+
+// flood offers one key `offered` requests a second in total, from workers
+// instances (each its own Authorizer, as a Lambda execution environment
+// is) with evenly paced arrivals, for d.
+func flood(t testing.TB, f *fixture, value string, workers int, offered float64, d time.Duration) floodResult {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		res floodResult
+	)
+	every := time.Duration(float64(workers) / offered * float64(time.Second))
+	var start time.Time
+	var warm sync.WaitGroup
+	gate := make(chan struct{})
+	for range workers {
+		warm.Add(1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var last time.Time
+			clock := func() time.Time { last = time.Now(); return last }
+			cfg := authorizer.Defaults
+			cfg.Table = f.tbl.Name
+			a := authorizer.New(cfg, f.db, clock, slog.New(slog.DiscardHandler))
+			// Warm: the key and plan in cache, as in a flood's steady state.
+			a.Authorize(context.Background(), request(value))
+			warm.Done()
+			<-gate
+			next := start.Add(rand.N(every))
+			n := 0
+			for ; time.Since(start) < d; n++ {
+				time.Sleep(time.Until(next))
+				next = next.Add(every)
+				if a.Authorize(context.Background(), request(value)).IsAuthorized {
+					mu.Lock()
+					res.admitted = append(res.admitted, last)
+					mu.Unlock()
+				}
+			}
+			mu.Lock()
+			res.offered += n
+			mu.Unlock()
+		}()
+	}
+	warm.Wait()
+	f.calls.Reset()
+	start = time.Now()
+	close(gate)
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.writes = f.calls.Items()
+	res.calls = f.calls.Get("")
+	slices.SortFunc(res.admitted, func(a, b time.Time) int { return a.Compare(b) })
+	return res
+}
+
+// conforms fails the test if any window of admissions holds more than
+// the token bucket allows: burst + rate·width.
+func conforms(t testing.TB, admitted []time.Time, rate float64, burst int) {
+	t.Helper()
+	T := time.Duration(float64(time.Second) / rate)
+	for i := range admitted {
+		for j := i + 1; j < len(admitted); j++ {
+			width := admitted[j].Sub(admitted[i])
+			if n, bound := j-i+1, burst+int(width/T); n > bound {
+				t.Fatalf("%d admissions within %s; the bucket allows %d", n, width, bound)
+			}
+		}
+	}
+}
+
+// TestFloodedKeyCostsLittle offers a key allowed 100/s fifty times that
+// from 64 instances: it must admit what the bucket allows, no more and not
+// much less, and write its meter item at a small multiple of the admitted
+// rate.
+func TestFloodedKeyCostsLittle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a flood takes seconds")
+	}
+	f := setup(t)
+	f.clock.Set(time.Now())
+	const rate, burst = 100.0, 50
+	keyID, value, planID := f.keyInPlan(plans.Plan{Throttle: throttle(rate, burst)})
+	r := flood(t, f, value, 64, 5000, 6*time.Second)
+	meter := r.writes[dynamotest.ItemName(itemKey(store.MeterPK(keyID), store.MeterSK(planID)))]
+	t.Logf("offered %d in %s: admitted %d, %d meter writes (%.2f per admission), %d DynamoDB calls",
+		r.offered, r.elapsed.Round(time.Millisecond), len(r.admitted), meter, float64(meter)/float64(len(r.admitted)), r.calls)
+	conforms(t, r.admitted, rate, burst)
+	// The warm-up left the bucket about empty; from there it fills at rate.
+	if least := int(0.95 * rate * r.elapsed.Seconds()); len(r.admitted) < least {
+		t.Errorf("admitted %d in %s; the rate alone allows %d", len(r.admitted), r.elapsed, least)
+	}
+	if meter > 3*len(r.admitted) {
+		t.Errorf("%d meter writes for %d admissions; want at most 3 per admission", meter, len(r.admitted))
+	}
+}
