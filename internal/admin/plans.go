@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -44,7 +45,15 @@ func createUsagePlan(ctx context.Context, s *Service, in *createUsagePlanInput) 
 	if e := checkPlan(&p); e != nil {
 		return nil, e
 	}
-	rec := &store.Plan{Plan: p}
+	shards, _ := p.Shards() // checkPlan has checked it
+	if _, tagged := p.Tags[plans.ShardTag]; !tagged && shards > 1 {
+		p.Tags = maps.Clone(p.Tags)
+		if p.Tags == nil {
+			p.Tags = map[string]string{}
+		}
+		p.Tags[plans.ShardTag] = strconv.Itoa(shards)
+	}
+	rec := &store.Plan{Plan: p, Shards: shards}
 	if err := s.Store.CreatePlan(ctx, rec); err != nil {
 		return nil, err
 	}

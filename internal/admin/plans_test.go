@@ -39,12 +39,50 @@ func TestCreateUsagePlanValidates(t *testing.T) {
 		{"bad route key", obj{"name": "p", "apiStages": []obj{{"apiId": "a", "stage": "s", "throttle": obj{"GET /items": obj{"rateLimit": 1, "burstLimit": 1}}}}}, []string{"/path/METHOD"}},
 		{"bad route throttle", obj{"name": "p", "apiStages": []obj{{"apiId": "a", "stage": "s", "throttle": obj{"/items/GET": obj{"rateLimit": 1}}}}}, []string{`throttle["/items/GET"]`, "burstLimit"}},
 		{"bad tag", obj{"name": "p", "tags": obj{"": "x"}}, []string{"tag key"}},
+		{"shards not a number", obj{"name": "p", "tags": obj{"tollgate:shards": "many"}}, []string{"tollgate:shards", "1 to 8"}},
+		{"too many shards", obj{"name": "p", "tags": obj{"tollgate:shards": "9"}}, []string{"tollgate:shards", "1 to 8"}},
+		{"shards above burst", obj{"name": "p", "throttle": obj{"rateLimit": 10, "burstLimit": 3}, "tags": obj{"tollgate:shards": "4"}},
+			[]string{"burstLimit must be at least 4"}},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.in["action"] = "CreateUsagePlan"
 			f.fails("plans", tt.in, admin.BadRequest, tt.words...)
 		})
+	}
+}
+
+// TestHotPlansAreSharded checks the shard count CreateUsagePlan chooses
+// and shows, and that an update cannot leave a shard without a token.
+func TestHotPlansAreSharded(t *testing.T) {
+	f := setup(t)
+	for _, tt := range []struct {
+		throttle obj
+		tags     obj
+		want     any // the tag in the answer; nil for none
+	}{
+		{obj{"rateLimit": 100, "burstLimit": 50}, nil, nil},
+		{obj{"rateLimit": 2000, "burstLimit": 400}, nil, "4"},
+		{obj{"rateLimit": 1e6, "burstLimit": 5000}, obj{"team": "a"}, "8"},
+		{obj{"rateLimit": 2000, "burstLimit": 400}, obj{"tollgate:shards": "2"}, "2"},
+		{obj{"rateLimit": 10, "burstLimit": 10}, obj{"tollgate:shards": "3"}, "3"},
+	} {
+		out := f.ok("plans", obj{"action": "CreateUsagePlan", "name": "p", "throttle": tt.throttle, "tags": tt.tags})
+		tags, _ := out["tags"].(obj)
+		if got := tags["tollgate:shards"]; got != tt.want {
+			t.Errorf("throttle %v, tags %v: tollgate:shards = %v, want %v", tt.throttle, tt.tags, got, tt.want)
+		}
+		if tt.tags["team"] != nil && tags["team"] != "a" {
+			t.Errorf("the user's tags were lost: %v", tags)
+		}
+	}
+	id := f.createPlan(obj{"throttle": obj{"rateLimit": 2000, "burstLimit": 400}})
+	f.fails("plans", obj{"action": "UpdateUsagePlan", "usagePlanId": id, "patchOperations": []obj{{"op": "replace", "path": "/throttle/burstLimit", "value": "3"}}},
+		admin.BadRequest, "burstLimit must be at least 4")
+	// Lowering the rate keeps the shards: they never change.
+	out := f.ok("plans", obj{"action": "UpdateUsagePlan", "usagePlanId": id, "patchOperations": []obj{{"op": "replace", "path": "/throttle/rateLimit", "value": "10"}}})
+	if tags, _ := out["tags"].(obj); tags["tollgate:shards"] != "4" {
+		t.Errorf("after an update: tags %v", out["tags"])
 	}
 }
 

@@ -191,6 +191,9 @@ func checkPlan(p *plans.Plan) *Error {
 			}
 		}
 	}
+	if _, err := p.Shards(); err != nil {
+		return badRequest("%s", err.Error())
+	}
 	return checkTags(p.Tags)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/plans"
 	"github.com/tollgate-dev/tollgate/internal/store"
 )
 
@@ -119,38 +120,54 @@ func dateRange(from, to string) (start, end time.Time, e *Error) {
 // end. remaining is the quota left after the day's last admission or
 // extension; a day without either carries the previous day's within its
 // period, and a new period starts from its limit. Today's is what is left
-// now. Days whose snapshot is missing use the plan's current quota.
+// now. Days whose snapshot is missing use the plan's current quota. A
+// sharded plan's shards are read apart, each with its share of the limit,
+// and added up.
 func (s *Service) usage(ctx context.Context, p *store.Plan, keyID string, start, end time.Time) ([][2]int64, error) {
 	q := p.Quota
 	from := start
 	if q != nil {
 		from = q.Window(start).Start // remaining carries from the period's start
 	}
-	u, err := s.Store.Usage(ctx, keyID, p.ID, from.Format("200601"), end.Format("200601"))
+	shards, err := s.Store.Usage(ctx, keyID, p.ID, p.ShardCount(), from.Format("200601"), end.Format("200601"))
 	if err != nil {
 		return nil, err
 	}
 	today := s.Now().UTC().Format("20060102")
 	var out [][2]int64
-	var remaining int64 = -1
-	window := ""
-	for d := from; !d.After(end); d = d.AddDate(0, 0, 1) {
-		day := d.Format("20060102")
-		if q != nil {
-			w := q.Window(d)
-			limit := q.LimitIn(w, quotaStart(p))
-			if w.ID != window {
-				window, remaining = w.ID, limit
+	for i, u := range shards {
+		var remaining int64
+		window := ""
+		day := 0
+		for d := from; !d.After(end); d = d.AddDate(0, 0, 1) {
+			date := d.Format("20060102")
+			if q != nil {
+				w := q.Window(d)
+				limit := plans.Share(q.LimitIn(w, quotaStart(p)), i, len(shards))
+				if w.ID != window {
+					window, remaining = w.ID, limit
+				}
+				if r, ok := u.Remaining[date]; ok {
+					remaining = r
+				}
+				if date == today {
+					remaining = limit - u.Periods[w.ID]
+				}
 			}
-			if r, ok := u.Remaining[day]; ok {
-				remaining = r
+			if d.Before(start) {
+				continue
 			}
-			if day == today {
-				remaining = limit - u.Periods[w.ID]
+			if i == 0 {
+				out = append(out, [2]int64{0, -1})
+				if q != nil {
+					out[day][1] = 0
+				}
 			}
-		}
-		if !d.Before(start) {
-			out = append(out, [2]int64{u.Used[day], max(remaining, -1)})
+			out[day][0] += u.Used[date]
+			if q != nil {
+				out[day][1] += max(remaining, 0)
+			}
+			day++
 		}
 	}
 	return out, nil
@@ -211,7 +228,7 @@ func updateUsage(ctx context.Context, s *Service, in *updateUsageInput) (any, er
 	}
 	now := s.Now().UTC()
 	w := p.Quota.Window(now)
-	if err := s.Store.SetRemaining(ctx, in.KeyID, p.ID, w.ID, now.Format("20060102"), p.Quota.LimitIn(w, quotaStart(p)), remaining); err != nil {
+	if err := s.Store.SetRemaining(ctx, in.KeyID, p.ID, p.ShardCount(), w.ID, now.Format("20060102"), p.Quota.LimitIn(w, quotaStart(p)), remaining); err != nil {
 		return nil, err
 	}
 	today := now.Truncate(24 * time.Hour)

@@ -32,11 +32,24 @@ func day(s string) time.Time {
 }
 
 // TestUsageIsExact drives a key through a week of decisions and an
-// extension, and checks GetUsage's pairs day by day.
+// extension, and checks GetUsage's pairs day by day, for a plan with one
+// meter item per key and for one with four shards.
 func TestUsageIsExact(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tags obj
+	}{
+		{"one item", nil},
+		{"four shards", obj{"tollgate:shards": "4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { usageIsExact(t, tc.tags) })
+	}
+}
+
+func usageIsExact(t *testing.T, tags obj) {
 	f := setup(t)
 	f.clock.Set(day("2026-11-16")) // a Monday
-	plan := f.createPlan(obj{"apiStages": stages("prod"), "quota": obj{"limit": 10, "period": "WEEK"}})
+	plan := f.createPlan(obj{"apiStages": stages("prod"), "quota": obj{"limit": 10, "period": "WEEK"}, "tags": tags})
 	key, value := f.createKey("k")
 	f.ok("plans", obj{"action": "CreateUsagePlanKey", "usagePlanId": plan, "keyId": key, "keyType": "API_KEY"})
 	a := f.authorizer(0)

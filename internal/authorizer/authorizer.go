@@ -197,7 +197,7 @@ func (a *Authorizer) decide(ctx context.Context, ev *events.APIGatewayV2CustomAu
 			Bucket:      d.limits.bucket,
 			Quota:       d.limits.quota,
 		}
-		d.res, err = a.meter.Take(ctx, &req, k.state(d.planID))
+		d.res, err = a.meter.Take(ctx, &req, k.state(p.plan))
 		if err != nil {
 			return a.failed(d, err)
 		}

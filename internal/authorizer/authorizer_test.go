@@ -109,7 +109,15 @@ func (f *fixture) newPlan(p plans.Plan) string {
 	if p.APIStages == nil {
 		p.APIStages = []plans.APIStage{{APIID: "api1", Stage: "prod"}}
 	}
-	if err := f.tbl.CreatePlan(context.Background(), &store.Plan{Plan: p}); err != nil {
+	rec := &store.Plan{Plan: p}
+	if _, ok := p.Tags[plans.ShardTag]; ok {
+		n, err := p.Shards()
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		rec.Shards = n
+	}
+	if err := f.tbl.CreatePlan(context.Background(), rec); err != nil {
 		f.t.Fatal(err)
 	}
 	return p.ID
@@ -498,9 +506,14 @@ func TestQuotaPeriodBoundaries(t *testing.T) {
 }
 
 func TestAdminChangesApplyOnTheNextDecision(t *testing.T) {
+	t.Run("one item", func(t *testing.T) { adminChangesApply(t, nil) })
+	t.Run("four shards", func(t *testing.T) { adminChangesApply(t, map[string]string{plans.ShardTag: "4"}) })
+}
+
+func adminChangesApply(t *testing.T, tags map[string]string) {
 	f := setup(t)
 	ctx := context.Background()
-	keyID, value, planID := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 100, Period: plans.Day}})
+	keyID, value, planID := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 100, Period: plans.Day}, Tags: tags})
 	// DenyTTL 0: grants are seen at once too, so the test can flip back.
 	a := f.authorizer(func(c *authorizer.Config) { c.DenyTTL = 0 })
 	warm := a.Authorize(ctx, request(value))
@@ -555,7 +568,8 @@ func TestAdminChangesApplyOnTheNextDecision(t *testing.T) {
 		}
 		resp := a.Authorize(ctx, request(value))
 		if resp.IsAuthorized != s.allow || f.lastReason() != s.reason {
-			t.Fatalf("after %q: allowed=%v reason=%s, want %v %s", s.name, resp.IsAuthorized, f.lastReason(), s.allow, s.reason)
+			lines := f.logs.lines(t)
+			t.Fatalf("after %q: allowed=%v reason=%s, want %v %s (%v)", s.name, resp.IsAuthorized, f.lastReason(), s.allow, s.reason, lines[len(lines)-1]["error"])
 		}
 	}
 }

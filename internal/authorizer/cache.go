@@ -43,12 +43,12 @@ func (e *keyEntry) denies(stage string) bool {
 	return e.key == nil || !e.key.Enabled || e.key.Stages[stage] == ""
 }
 
-// state is the instance's view of the key's meter item for a plan.
-func (e *keyEntry) state(planID string) *meter.State {
-	st := e.meters[planID]
-	if st == nil {
-		st = meter.NewState(e.key.ID, planID)
-		e.meters[planID] = st
+// state is the instance's view of the key's meter items for a plan.
+func (e *keyEntry) state(p *store.Plan) *meter.State {
+	st := e.meters[p.ID]
+	if st == nil || st.Shards() != p.ShardCount() {
+		st = meter.NewState(e.key.ID, p.ID, p.ShardCount())
+		e.meters[p.ID] = st
 	}
 	return st
 }

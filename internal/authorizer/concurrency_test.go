@@ -171,3 +171,66 @@ func TestDeadlineBoundsAHangingDynamoDB(t *testing.T) {
 		t.Fatalf("decision took %s with a 300ms deadline", took)
 	}
 }
+
+// TestLoweringAShardedQuotaUnderLoad lowers the quota of a key spread over
+// four shards while instances spend it: the key must end with exactly the
+// new limit admitted, no more (the shards' counts had drifted apart) and
+// no less (nothing stranded in a shard).
+func TestLoweringAShardedQuotaUnderLoad(t *testing.T) {
+	f := setup(t)
+	f.clock.Set(time.Now())
+	ctx := context.Background()
+	keyID, value, planID := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 1000, Period: plans.Month},
+		Tags: map[string]string{plans.ShardTag: "4"}})
+	var admitted atomic.Int64
+	lowered := make(chan error, 1)
+	go func() {
+		for admitted.Load() < 300 {
+			time.Sleep(time.Millisecond)
+		}
+		_, err := f.tbl.UpdatePlan(ctx, planID, func(p *plans.Plan) error { p.Quota.Limit = 400; return nil })
+		lowered <- err
+	}()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cfg := authorizer.Defaults
+			cfg.Table = f.tbl.Name
+			a := authorizer.New(cfg, f.db, time.Now, slog.New(slog.DiscardHandler))
+			for range 250 {
+				if a.Authorize(ctx, request(value)).IsAuthorized {
+					admitted.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := <-lowered; err != nil {
+		t.Fatal(err)
+	}
+	// Instances that denied for the quota may have cached it: wait it out.
+	time.Sleep(authorizer.Defaults.DenyTTL)
+	a := f.authorizer(func(c *authorizer.Config) { c.DenyTTL = 0 })
+	for a.Authorize(ctx, request(value)).IsAuthorized {
+		admitted.Add(1)
+	}
+	if n := admitted.Load(); n != 400 {
+		t.Fatalf("admitted %d, want exactly the lowered quota of 400", n)
+	}
+	if day, _ := stored(t, f, keyID, planID); day > 400 {
+		t.Fatalf("shard 0 counted %d", day)
+	}
+	// Raising it again lifts the caps the lowering set: exactly 100 more.
+	if _, err := f.tbl.UpdatePlan(ctx, planID, func(p *plans.Plan) error { p.Quota.Limit = 500; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	more := 0
+	for a.Authorize(ctx, request(value)).IsAuthorized {
+		more++
+	}
+	if more != 100 {
+		t.Fatalf("after raising the quota from 400 to 500: %d more admitted, want 100", more)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -118,5 +119,39 @@ func TestFloodedKeyCostsLittle(t *testing.T) {
 	}
 	if meter > 3*len(r.admitted) {
 		t.Errorf("%d meter writes for %d admissions; want at most 3 per admission", meter, len(r.admitted))
+	}
+}
+
+// TestHotKeyIsSpreadOverShards runs a key allowed 2,000/s, more than one
+// DynamoDB item takes, at what DynamoDB Local serves: its plan spreads it
+// over shards, which must share the writes evenly and together admit no
+// more than the whole bucket allows.
+func TestHotKeyIsSpreadOverShards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a flood takes seconds")
+	}
+	f := setup(t)
+	f.clock.Set(time.Now())
+	const rate, burst = 2000.0, 400
+	p := plans.Plan{Throttle: throttle(rate, burst)}
+	n, _ := p.Shards()
+	p.Tags = map[string]string{plans.ShardTag: strconv.Itoa(n)}
+	keyID, value, planID := f.keyInPlan(p)
+	r := flood(t, f, value, 32, 4000, 3*time.Second)
+	total, most := 0, 0
+	for i := range n {
+		w := r.writes[dynamotest.ItemName(itemKey(store.ShardPK(keyID, i), store.MeterSK(planID)))]
+		total += w
+		most = max(most, w)
+	}
+	secs := r.elapsed.Seconds()
+	t.Logf("%d shards; offered %d in %s: admitted %.0f/s; meter writes %.0f/s in all, %.0f/s on the busiest item",
+		n, r.offered, r.elapsed.Round(time.Millisecond), float64(len(r.admitted))/secs, float64(total)/secs, float64(most)/secs)
+	conforms(t, r.admitted, rate, burst)
+	if n != 4 {
+		t.Fatalf("a plan allowed %v/s gets %d shards, want 4", rate, n)
+	}
+	if most > total/n*3/2 {
+		t.Errorf("the busiest shard took %d of %d writes; an even spread is %d", most, total, total/n)
 	}
 }

@@ -17,12 +17,12 @@ import (
 
 // compact keeps the meter item small, so that every write costs 1 WCU: it
 // copies the day counters from before yesterday into the month's usage
-// history item, then removes them, and drops the counters of quota periods
-// that ended by the start of yesterday. Nobody writes those any more, barring a
+// history item, then removes them, and drops the counters (and caps) of
+// quota periods that ended by the start of yesterday. Nobody writes those any more, barring a
 // clock a day wrong. It runs on an instance's first admission of a UTC day
 // for the item, with the item as ALL_NEW returned it, and returns the calls
 // it made. If it fails half-way the copy is simply made again next time.
-func (m *Meter) compact(ctx context.Context, st *State, now int64, item map[string]types.AttributeValue) int {
+func (m *Meter) compact(ctx context.Context, st *item, now int64, item map[string]types.AttributeValue) int {
 	yesterday := time.UnixMicro(now).UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
 	cutoff := yesterday.Format("20060102")
 	months := map[string][]string{}
@@ -33,8 +33,8 @@ func (m *Meter) compact(ctx context.Context, st *State, now int64, item map[stri
 			if name[1:] < cutoff {
 				months[name[1:7]] = append(months[name[1:7]], name)
 			}
-		case strings.HasPrefix(name, store.PrefixQuota):
-			if end, ok := plans.PeriodEnd(name[len(store.PrefixQuota):]); ok && !end.After(yesterday) {
+		case strings.HasPrefix(name, store.PrefixQuota) || strings.HasPrefix(name, store.PrefixCap):
+			if end, ok := plans.PeriodEnd(name[1:]); ok && !end.After(yesterday) {
 				dropped = append(dropped, name)
 			}
 		}
@@ -59,7 +59,7 @@ func (m *Meter) compact(ctx context.Context, st *State, now int64, item map[stri
 	return calls
 }
 
-func (m *Meter) saveHistory(ctx context.Context, st *State, month string, names []string, item map[string]types.AttributeValue) error {
+func (m *Meter) saveHistory(ctx context.Context, st *item, month string, names []string, item map[string]types.AttributeValue) error {
 	var set strings.Builder
 	attrNames := map[string]string{}
 	values := map[string]types.AttributeValue{}
@@ -95,7 +95,7 @@ func (m *Meter) saveHistory(ctx context.Context, st *State, month string, names 
 
 // removeOld removes the moved day counters if they still hold the values
 // that were copied, and the dropped quota counters.
-func (m *Meter) removeOld(ctx context.Context, st *State, moved, dropped []string, item map[string]types.AttributeValue) error {
+func (m *Meter) removeOld(ctx context.Context, st *item, moved, dropped []string, item map[string]types.AttributeValue) error {
 	attrNames := map[string]string{}
 	values := map[string]types.AttributeValue{}
 	var remove, cond []string

@@ -24,12 +24,14 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/tollgate-dev/tollgate/internal/plans"
 	"github.com/tollgate-dev/tollgate/internal/store"
 )
 
@@ -80,12 +82,17 @@ const (
 	winGain = math.Sqrt2
 )
 
+// frozenRetry is the Retry-After of a denial by a frozen meter item (see
+// store's resplit): the freeze lasts a few round trips.
+const frozenRetry = 100 * time.Millisecond
+
 // Bucket is a token bucket in GCRA terms, in µs.
 type Bucket struct {
 	Attr  string // attribute holding the TAT
 	T     int64  // emission interval: one token every T µs
 	Tau   int64  // tolerance: (Burst-1)·T less the clock guard; may be negative
 	Burst int64  // bucket size
+	Guard int64  // the clock guard taken from the tolerance
 }
 
 // Limits that keep every product of the arithmetic far inside int64:
@@ -101,7 +108,7 @@ const (
 // the tolerance. T is ceil(1e6/rate) computed exactly, so rounding can only
 // slow the rate, never raise it.
 func NewBucket(attr string, rate float64, burst int, guard time.Duration) Bucket {
-	b := Bucket{Attr: attr, Burst: int64(burst)}
+	b := Bucket{Attr: attr, Burst: int64(burst), Guard: guard.Microseconds()}
 	q := new(big.Rat).SetFrac64(1_000_000, 1)
 	q.Quo(q, new(big.Rat).SetFloat64(rate))
 	t := new(big.Int).Quo(q.Num(), q.Denom())
@@ -112,16 +119,33 @@ func NewBucket(attr string, rate float64, burst int, guard time.Duration) Bucket
 	if t.IsInt64() && t.Int64() < maxT {
 		b.T = max(t.Int64(), 1)
 	}
+	b.Tau = tolerance(b.Burst, b.T) - b.Guard
+	return b
+}
+
+// tolerance is (burst-1)·T, clamped.
+func tolerance(burst, t int64) int64 {
 	switch {
 	case burst < 1:
-		b.Tau = 0
-	case int64(burst-1) > maxTau/b.T:
-		b.Tau = maxTau
+		return 0
+	case burst-1 > maxTau/t:
+		return maxTau
 	default:
-		b.Tau = int64(burst-1) * b.T
+		return (burst - 1) * t
 	}
-	b.Tau -= guard.Microseconds()
-	return b
+}
+
+// Shard is shard i's share of the bucket when it is split over n shards:
+// an nth of the rate (a token every n·T) and its share of the burst, with
+// the same clock guard. The shards' buckets together never admit more than
+// the whole: in any window, Σ(burst_i + width/(n·T)) = burst + width/T.
+func (b Bucket) Shard(i, n int) Bucket {
+	if n <= 1 {
+		return b
+	}
+	s := Bucket{Attr: b.Attr, Burst: plans.Share(b.Burst, i, n), Guard: b.Guard, T: min(b.T*int64(n), maxT)}
+	s.Tau = tolerance(s.Burst, s.T) - s.Guard
+	return s
 }
 
 // Quota is the quota of the current period.
@@ -129,6 +153,16 @@ type Quota struct {
 	Attr  string // counter of this period: store.PrefixQuota + window id
 	Limit int64  // requests allowed in this period
 	Reset int64  // end of the period, µs since the epoch
+	// Cap, on a shard, names the attribute that may cap its count below
+	// its share (store.PrefixCap + window id); "" elsewhere.
+	Cap string
+}
+
+// Shard is shard i's share of the quota when it is split over n shards.
+func (q Quota) Shard(i, n int) Quota {
+	q.Limit = plans.Share(q.Limit, i, n)
+	q.Cap = store.PrefixCap + strings.TrimPrefix(q.Attr, store.PrefixQuota)
+	return q
 }
 
 // Request is one decision. Now is sampled once per decision and reused by
@@ -180,34 +214,58 @@ type Result struct {
 	Calls int
 }
 
-// State is what one instance knows of one meter item: its key, and the TATs
-// and quota count it last saw. It is not safe for concurrent use.
+// State is what one instance knows of a key's meter items in one plan:
+// one item, or one per shard. It is not safe for concurrent use.
 type State struct {
+	items []*item
+}
+
+// NewState returns an empty State for the meter items of keyID in planID,
+// a plan with the given number of shards.
+func NewState(keyID, planID string, shards int) *State {
+	st := &State{items: make([]*item, max(shards, 1))}
+	for i := range st.items {
+		pk := store.ShardPK(keyID, i)
+		st.items[i] = &item{
+			key:    map[string]types.AttributeValue{store.AttrPK: store.S(pk), store.AttrSK: store.S(store.MeterSK(planID))},
+			pk:     pk,
+			planID: planID,
+			tats:   map[string]int64{},
+		}
+	}
+	return st
+}
+
+// Shards is the number of meter items the State covers.
+func (st *State) Shards() int { return len(st.items) }
+
+// item is what one instance knows of one meter item: its key, and the TATs
+// and quota count it last saw.
+type item struct {
 	key       map[string]types.AttributeValue
 	pk        string
 	planID    string
 	tats      map[string]int64
 	quotaAttr string
 	used      int64
+	cap       int64 // the cap on used last seen, if capAttr is the quota's
+	capAttr   string
 	seen      int64   // µs when DynamoDB last showed the item
 	day       string  // the UTC day this instance last looked for old days
 	odds      float64 // herd damping: chance of trying, at oddsAt; 0 means 1
 	oddsAt    int64
 }
 
-// NewState returns an empty State for the meter item of keyID in planID.
-func NewState(keyID, planID string) *State {
-	pk := store.MeterPK(keyID)
-	return &State{
-		key:    map[string]types.AttributeValue{store.AttrPK: store.S(pk), store.AttrSK: store.S(store.MeterSK(planID))},
-		pk:     pk,
-		planID: planID,
-		tats:   map[string]int64{},
-	}
-}
-
 // Take decides one request.
 func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, error) {
+	if len(st.items) == 1 {
+		return m.take(ctx, req, st.items[0])
+	}
+	return m.takeSharded(ctx, req, st)
+}
+
+// take decides one request on one meter item.
+func (m *Meter) take(ctx context.Context, req *Request, st *item) (Result, error) {
 	now, b, q := req.Now, req.Bucket, req.Quota
 	if b != nil && b.Burst < 1 {
 		return Result{Outcome: Throttled, RetryAfter: micros(b.T), TokensRemaining: 0}, nil
@@ -217,7 +275,7 @@ func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, erro
 	}
 	if st.seen > 0 && now-st.seen < m.DenyTTL.Microseconds() {
 		used := st.usedIn(q)
-		if q != nil && used >= q.Limit {
+		if q != nil && (used >= q.Limit || q.Cap != "" && st.capAttr == q.Cap && used >= st.cap) {
 			return m.denyQuota(req, used, 0), nil
 		}
 		if b != nil {
@@ -263,7 +321,13 @@ func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, erro
 			return Result{Calls: calls}, fmt.Errorf("update meter %s %s: %w", st.pk, st.planID, err)
 		}
 		old := failed.Item
-		if kv, ok := store.Int(old, store.AttrKeyVersion); !ok || kv != req.KeyVersion {
+		kv, ok := store.Int(old, store.AttrKeyVersion)
+		if ok && kv < 0 {
+			// Frozen while an admin change re-splits a sharded quota, for
+			// the few milliseconds that takes: deny, and remember nothing.
+			return Result{Outcome: Throttled, RetryAfter: frozenRetry, NextToken: frozenRetry, Calls: calls}, nil
+		}
+		if !ok || kv != req.KeyVersion {
 			return Result{Outcome: Stale, Stale: KeyChanged, Calls: calls}, nil
 		}
 		if pv, _ := store.Int(old, store.AttrPlanVersion); pv > req.PlanVersion {
@@ -275,6 +339,10 @@ func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, erro
 			used, _ = store.Int(old, q.Attr)
 			st.quotaAttr, st.used = q.Attr, used
 			if used >= q.Limit {
+				return m.denyQuota(req, used, calls), nil
+			}
+			if c, ok := store.Int(old, q.Cap); ok && q.Cap != "" && used >= c {
+				st.capAttr, st.cap = q.Cap, c
 				return m.denyQuota(req, used, calls), nil
 			}
 		}
@@ -305,7 +373,7 @@ func deny(b *Bucket, tat, now, used int64, calls int) Result {
 }
 
 // usedIn is the quota count last seen for q's period, or 0.
-func (st *State) usedIn(q *Quota) int64 {
+func (st *item) usedIn(q *Quota) int64 {
 	if q == nil || st.quotaAttr != q.Attr {
 		return 0
 	}
@@ -318,7 +386,7 @@ func (m *Meter) denyQuota(req *Request, used int64, calls int) Result {
 }
 
 // admitted reads the values the write returned into the state and result.
-func (st *State) admitted(req *Request, attrs map[string]types.AttributeValue) Result {
+func (st *item) admitted(req *Request, attrs map[string]types.AttributeValue) Result {
 	res := Result{Outcome: Admitted, TokensRemaining: -1}
 	st.seen = req.Now
 	if b := req.Bucket; b != nil {
@@ -336,6 +404,8 @@ func (st *State) admitted(req *Request, attrs map[string]types.AttributeValue) R
 	if q := req.Quota; q != nil {
 		res.Used, _ = store.Int(attrs, q.Attr)
 		st.quotaAttr, st.used = q.Attr, res.Used
+		// The write passed any cap; the next failure says where it is.
+		st.capAttr = ""
 	}
 	return res
 }
@@ -347,6 +417,7 @@ const (
 	condIdle    = " AND (attribute_not_exists(#b) OR #b <= :bmax)"
 	condActive  = " AND #b > :now AND #b <= :bmax"
 	condQuota   = " AND (attribute_not_exists(#q) OR #q < :qlim)"
+	condCap     = " AND (attribute_not_exists(#c) OR #q < #c)"
 	setGuard    = "SET pv = :pv"
 	setIdle     = ", #b = :bnew"
 	setActive   = ", #b = #b + :t"
@@ -355,17 +426,19 @@ const (
 	addDayQuota = " ADD #d :one, #q :one"
 )
 
-// expressions[bucket][quota]: bucket 0 none, 1 idle, 2 active.
-var expressions = func() (e [3][2][2]string) {
+// expressions[bucket][quota]: bucket 0 none, 1 idle, 2 active; quota 0
+// none, 1 a quota, 2 a shard's quota, which may be capped.
+var expressions = func() (e [3][3][2]string) {
 	for b, cond := range []string{"", condIdle, condActive} {
 		set := []string{"", setIdle, setActive}[b]
 		e[b][0] = [2]string{condGuard + cond, setGuard + set + addDay}
 		e[b][1] = [2]string{condGuard + cond + condQuota, setGuard + set + setQuota + addDayQuota}
+		e[b][2] = [2]string{condGuard + cond + condQuota + condCap, setGuard + set + setQuota + addDayQuota}
 	}
 	return e
 }()
 
-func (m *Meter) input(req *Request, st *State, day string, active, all bool) *dynamodb.UpdateItemInput {
+func (m *Meter) input(req *Request, st *item, day string, active, all bool) *dynamodb.UpdateItemInput {
 	names := map[string]string{"#d": store.PrefixDay + day}
 	values := map[string]types.AttributeValue{
 		":kv": store.N(req.KeyVersion), ":pv": store.N(req.PlanVersion), ":one": store.N(1),
@@ -391,6 +464,10 @@ func (m *Meter) input(req *Request, st *State, day string, active, all bool) *dy
 		values[":qlim"] = store.N(q.Limit)
 		values[":rem"] = store.N(q.Limit - 1)
 		values[":zero"] = store.N(0)
+		if q.Cap != "" {
+			quota = 2
+			names["#c"] = q.Cap
+		}
 	}
 	returns := types.ReturnValueUpdatedNew
 	if all {
@@ -410,7 +487,7 @@ func (m *Meter) input(req *Request, st *State, day string, active, all bool) *dy
 }
 
 // odds is the chance that an instance tries a write now (herd damping).
-func (m *Meter) odds(st *State, now int64) float64 {
+func (m *Meter) odds(st *item, now int64) float64 {
 	if st.odds == 0 || m.DenyTTL <= 0 {
 		return 1
 	}

@@ -32,12 +32,16 @@ type fixture struct {
 	calls  *dynamotest.Counter
 	keyID  string
 	planID string
+	shards int
 	kv, pv int64
 }
 
 // newFixture assigns a fresh key to a fresh plan through the store, as the
 // admin functions do, and returns a meter over the same table.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newShardedFixture(t, 1) }
+
+// newShardedFixture is newFixture for a plan with the given shard count.
+func newShardedFixture(t *testing.T, shards int) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	calls := &dynamotest.Counter{}
@@ -45,7 +49,7 @@ func newFixture(t *testing.T) *fixture {
 	tbl := dynamotest.Store(t, db, nil)
 	v, _ := keys.Generate()
 	k := &store.Key{ID: keys.NewID(), Enabled: true, Hash: keys.Hash(v)}
-	p := &store.Plan{Plan: plans.Plan{ID: keys.NewID(), Name: "p"}}
+	p := &store.Plan{Plan: plans.Plan{ID: keys.NewID(), Name: "p"}, Shards: shards}
 	if err := tbl.CreateKey(ctx, k); err != nil {
 		t.Fatal(err)
 	}
@@ -61,11 +65,11 @@ func newFixture(t *testing.T) *fixture {
 		m:     &meter.Meter{DB: db, Table: tbl.Name},
 		tbl:   tbl,
 		calls: calls,
-		keyID: k.ID, planID: p.ID, kv: k.Version, pv: p.Version,
+		keyID: k.ID, planID: p.ID, shards: shards, kv: k.Version, pv: p.Version,
 	}
 }
 
-func (f *fixture) state() *meter.State { return meter.NewState(f.keyID, f.planID) }
+func (f *fixture) state() *meter.State { return meter.NewState(f.keyID, f.planID, f.shards) }
 
 func (f *fixture) take(t *testing.T, st *meter.State, now int64, b *meter.Bucket, q *meter.Quota) meter.Result {
 	t.Helper()
@@ -498,5 +502,96 @@ func TestHerdDamping(t *testing.T) {
 		if res.Outcome != s.want || res.Calls != s.calls {
 			t.Fatalf("step %d: outcome %v in %d calls, want %v in %d", i, res.Outcome, res.Calls, s.want, s.calls)
 		}
+	}
+}
+
+// TestShardedKeysStayWithinTheWhole floods sharded keys from three
+// instances: no window of admissions may exceed the whole bucket, and the
+// shards together must admit nearly what one exact bucket would.
+func TestShardedKeysStayWithinTheWhole(t *testing.T) {
+	for _, n := range []int{2, 4, 8} {
+		f := newShardedFixture(t, n)
+		rng := rand.New(rand.NewPCG(uint64(n), 11))
+		f.m.Rand = rng.Float64
+		f.m.DenyTTL = time.Second
+		const rate, burst = 200, 40
+		b := meter.NewBucket("tat", rate, burst, 0)
+		mdl := &model{capacity: b.Burst * b.T, t: b.T, level: b.Burst * b.T, last: t0}
+		states := []*meter.State{f.state(), f.state(), f.state()}
+		now := t0
+		var admitted []int64
+		ideal, most := 0, 0
+		for range 1500 {
+			now += rng.Int64N(2 * 2_000) // 500/s offered
+			res := f.take(t, states[rng.IntN(len(states))], now, &b, nil)
+			if res.Outcome == meter.Admitted {
+				admitted = append(admitted, now)
+			}
+			if mdl.take(now) {
+				ideal++
+			}
+			most = max(most, res.Calls)
+		}
+		for i := range admitted {
+			for j := i + 1; j < len(admitted); j++ {
+				if k, bound := int64(j-i+1), burst+(admitted[j]-admitted[i])/b.T; k > bound {
+					t.Fatalf("%d shards: %d admissions in %dµs; the bucket allows %d", n, k, admitted[j]-admitted[i], bound)
+				}
+			}
+		}
+		t.Logf("%d shards: admitted %d, one exact bucket %d, at most %d calls a decision", n, len(admitted), ideal, most)
+		if len(admitted) < ideal*85/100 {
+			t.Errorf("%d shards: admitted %d; one bucket admits %d", n, len(admitted), ideal)
+		}
+		if most > 4 {
+			t.Errorf("%d shards: a decision took %d calls; two writes of two calls each is the most", n, most)
+		}
+	}
+}
+
+// TestShardedQuotaIsNotStranded spends a quota split over four shards: it
+// must admit all of it, however the shares were used up, and then deny.
+func TestShardedQuotaIsNotStranded(t *testing.T) {
+	f := newShardedFixture(t, 4)
+	f.m.DenyTTL = time.Second
+	rng := rand.New(rand.NewPCG(4, 4))
+	f.m.Rand = rng.Float64
+	q := &meter.Quota{Attr: "qM202506", Limit: 10, Reset: t0 + 30*86400*second}
+	st := f.state()
+	admitted := 0
+	for i := range 14 {
+		res := f.take(t, st, t0+int64(i), nil, q)
+		switch res.Outcome {
+		case meter.Admitted:
+			admitted++
+		case meter.QuotaExceeded:
+		default:
+			t.Fatalf("decision %d: %+v", i, res)
+		}
+	}
+	if admitted != 10 {
+		t.Fatalf("admitted %d of a quota of 10", admitted)
+	}
+	// Another instance, knowing nothing, looks in every shard once.
+	res := f.take(t, f.state(), t0+20, nil, q)
+	if res.Outcome != meter.QuotaExceeded || res.Calls != 4 || res.Used != 10 {
+		t.Fatalf("fresh instance: %+v, want a quota denial after 4 calls that saw 10 used", res)
+	}
+	// The counters add up to the quota, shard by shard.
+	var total int64
+	for i := range 4 {
+		out, err := f.tbl.DB.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &f.tbl.Name, ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{"pk": store.S(store.ShardPK(f.keyID, i)), "sk": store.S(store.MeterSK(f.planID))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := store.Int(out.Item, q.Attr)
+		if n > plans.Share(10, i, 4) {
+			t.Errorf("shard %d used %d of its share %d", i, n, plans.Share(10, i, 4))
+		}
+		total += n
+	}
+	if total != 10 {
+		t.Errorf("shards used %d in all, want 10", total)
 	}
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 
+	"github.com/tollgate-dev/tollgate/internal/plans"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
@@ -33,6 +35,10 @@ func (t *Table) Assign(ctx context.Context, planID, keyID string) error {
 		if len(c.meters) >= MaxPlansPerKey {
 			return errorf(LimitExceeded, "API key %s is already in %d usage plans, the most one key may have: remove it from one first", keyID, MaxPlansPerKey)
 		}
+		shards := p.ShardCount()
+		if n := meterItems(c.meters); n+shards > MaxMeterItems {
+			return errorf(LimitExceeded, "API key %s has %d meter items in its usage plans and usage plan %s needs %d more (tag %s); a key may have at most %d: remove it from a sharded plan first", keyID, n, planID, shards, plans.ShardTag, MaxMeterItems)
+		}
 		holders := &holderCache{t: t, plans: map[string]*Plan{}}
 		var claims []types.TransactWriteItem
 		for _, s := range p.APIStages {
@@ -47,17 +53,23 @@ func (t *Table) Assign(ctx context.Context, planID, keyID string) error {
 		if err != nil {
 			return err
 		}
+		// The meter items may exist from an earlier assignment: their
+		// counters carry on, so leaving and rejoining a plan does not reset
+		// a quota.
+		for i, key := range meterKeys(keyID, planID, shards) {
+			set, values := "SET kv = :kv, pv = :pv", map[string]types.AttributeValue{":kv": N(c.key.Version), ":pv": N(p.Version)}
+			if i == 0 && shards > 1 {
+				set, values[":ns"] = set+", ns = :ns", N(int64(shards))
+			}
+			items = append(items, types.TransactWriteItem{Update: &types.Update{
+				Key:                       key,
+				UpdateExpression:          aws.String(set),
+				ConditionExpression:       aws.String("attribute_not_exists(kv)"),
+				ExpressionAttributeValues: values,
+			}})
+		}
 		member := itemKey(planPK(planID), skMember+keyID)
 		items = append(items,
-			// The meter item may exist from an earlier assignment: its
-			// counters carry on, so leaving and rejoining a plan does not
-			// reset a quota.
-			types.TransactWriteItem{Update: &types.Update{
-				Key:                       itemKey(MeterPK(keyID), MeterSK(planID)),
-				UpdateExpression:          aws.String("SET kv = :kv, pv = :pv"),
-				ConditionExpression:       aws.String("attribute_not_exists(kv)"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":kv": N(c.key.Version), ":pv": N(p.Version)},
-			}},
 			types.TransactWriteItem{Put: &types.Put{Item: member}},
 			types.TransactWriteItem{Update: &types.Update{
 				Key:                       itemKey(planPK(planID), skPlan),
@@ -94,13 +106,15 @@ func (t *Table) Unassign(ctx context.Context, planID, keyID string) error {
 		if err != nil {
 			return err
 		}
-		items = append(items,
-			types.TransactWriteItem{Update: &types.Update{
-				Key:                       itemKey(MeterPK(keyID), MeterSK(planID)),
+		for _, key := range meter.keys(keyID) {
+			items = append(items, types.TransactWriteItem{Update: &types.Update{
+				Key:                       key,
 				UpdateExpression:          aws.String("REMOVE kv, pv"),
 				ConditionExpression:       aws.String("kv = :old"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(meter.version)},
-			}},
+			}})
+		}
+		items = append(items,
 			types.TransactWriteItem{Delete: &types.Delete{Key: itemKey(planPK(planID), skMember+keyID)}},
 			planMembership(planID, -1),
 		)

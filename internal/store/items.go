@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"hash/fnv"
+	"strconv"
 )
 
 // The table holds these items. Every item has a string pk and sk.
@@ -12,6 +13,8 @@ import (
 //	stage claim               KEY#<keyId>         K#S#<apiId>:<stage>
 //	meter (an assignment)     METER#<keyId>       P#<planId>
 //	usage history             METER#<keyId>       U#<planId>#<yyyymm>
+//	meter shard i of n        METER#<keyId>#<i>   P#<planId>
+//	shard i's usage history   METER#<keyId>#<i>   U#<planId>#<yyyymm>
 //	key value → key           HASH#<sha256 hex>   H
 //	usage plan                PLAN#<planId>       P
 //	plan member               PLAN#<planId>       M#<keyId>
@@ -24,8 +27,14 @@ import (
 // exists only if absent, which makes "one plan per key per API stage" a
 // DynamoDB condition rather than a check that can race.
 //
-// The meter item is the one item the authorizer writes. It carries:
+// The meter item is the one item the authorizer writes. A plan whose keys
+// are too hot for one item spreads each over n of them, shards, each with
+// a share of every limit (see plans.Shards); shard 0 is the usual item and
+// the others have partitions of their own, so that DynamoDB can place them
+// apart. Every shard carries the same attributes, and shard 0 also ns, the
+// shard count, so that admin operations find the others. Meter items carry:
 //
+//	ns            the shard count, on shard 0, when more than 1
 //	kv            the key's version when the item was last synced; absent
 //	              when the key is not (or no longer) assigned to the plan
 //	pv            the plan's version the item has been synced to
@@ -33,6 +42,8 @@ import (
 //	r<8 hex>      TAT of a route override's bucket
 //	q<window>     requests admitted in a quota period (qD20250601,
 //	              qW20250602, qM202506)
+//	c<window>     on a shard, the most its q<window> may reach, after a
+//	              change of the quota limit within the period (capShards)
 //	d<yyyymmdd>   requests admitted on that UTC day
 //	e<yyyymmdd>   quota remaining after that day's last admission or
 //	              extension
@@ -49,6 +60,7 @@ const (
 	AttrSK      = "sk"
 	AttrExpires = "exp"
 
+	AttrShards      = "ns"
 	AttrKeyVersion  = "kv"
 	AttrPlanVersion = "pv"
 	AttrTAT         = "tat"
@@ -56,6 +68,7 @@ const (
 	PrefixQuota     = "q"
 	PrefixDay       = "d"
 	PrefixRemaining = "e"
+	PrefixCap       = "c"
 
 	attrPlan = "plan" // on a stage claim: the plan that holds the stage
 )
@@ -76,8 +89,17 @@ const (
 // KeyPK is the partition of a key's record and stage claims.
 func KeyPK(keyID string) string { return PartitionKey + keyID }
 
-// MeterPK is the partition of a key's meter and usage history items.
+// MeterPK is the partition of a key's meter and usage history items, or
+// of shard 0's when a plan has shards.
 func MeterPK(keyID string) string { return PartitionMeter + keyID }
+
+// ShardPK is the partition of meter shard i of a key.
+func ShardPK(keyID string, i int) string {
+	if i == 0 {
+		return MeterPK(keyID)
+	}
+	return MeterPK(keyID) + "#" + strconv.Itoa(i)
+}
 
 // Partition prefixes, for IAM policies that confine a function to some
 // items (dynamodb:LeadingKeys).

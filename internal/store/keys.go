@@ -8,11 +8,18 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tollgate-dev/tollgate/internal/plans"
 )
 
 // MaxPlansPerKey is how many usage plans one key may be in, as API
-// Gateway's default quota. It also keeps every key change one transaction.
+// Gateway's default quota. With MaxMeterItems it keeps every key change
+// one transaction.
 const MaxPlansPerKey = 10
+
+// MaxMeterItems is how many meter items one key may have across its plans:
+// one per plan, or a plan's shard count for a sharded plan.
+const MaxMeterItems = 40
 
 // Key is an API key's record. The value is never stored: Hash is its SHA-256.
 type Key struct {
@@ -117,20 +124,45 @@ func (t *Table) Key(ctx context.Context, id string) (*Key, error) {
 	return k, nil
 }
 
-// meterRef is an assigned meter item as admin operations see it.
+// meterRef is an assignment's meter items as admin operations see them.
 type meterRef struct {
 	planID  string
 	version int64 // its kv
+	shards  int
+}
+
+// keys are the keys of the assignment's meter items, shard 0 first.
+func (m meterRef) keys(keyID string) []map[string]types.AttributeValue {
+	return meterKeys(keyID, m.planID, m.shards)
+}
+
+// meterKeys are the keys of a key's meter items in a plan, shard 0 first.
+func meterKeys(keyID, planID string, shards int) []map[string]types.AttributeValue {
+	out := make([]map[string]types.AttributeValue, max(shards, 1))
+	for i := range out {
+		out[i] = itemKey(ShardPK(keyID, i), MeterSK(planID))
+	}
+	return out
+}
+
+// meterItems counts the meter items of assignments.
+func meterItems(refs []meterRef) int {
+	n := 0
+	for _, m := range refs {
+		n += m.shards
+	}
+	return n
 }
 
 // assignedPlans lists the plans a key is assigned to, from its meter items.
 func (t *Table) assignedPlans(ctx context.Context, keyID string) ([]meterRef, error) {
 	in := prefixQuery(MeterPK(keyID), skMeter)
-	in.ProjectionExpression = aws.String("sk, kv")
+	in.ProjectionExpression = aws.String("sk, kv, ns")
 	var refs []meterRef
 	err := t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error {
 		if kv, ok := Int(item, AttrKeyVersion); ok {
-			refs = append(refs, meterRef{planID: strings.TrimPrefix(Str(item, AttrSK), skMeter), version: kv})
+			ns, _ := Int(item, AttrShards)
+			refs = append(refs, meterRef{planID: strings.TrimPrefix(Str(item, AttrSK), skMeter), version: kv, shards: max(int(ns), 1)})
 		}
 		return nil
 	})
@@ -170,6 +202,11 @@ func (t *Table) beginKeyChange(ctx context.Context, id string) (*keyChange, erro
 	if err != nil {
 		return nil, err
 	}
+	for _, m := range meters {
+		if m.version < 0 {
+			return nil, errRetry // frozen for a moment by capShards
+		}
+	}
 	return &keyChange{key: k, old: k.Version, meters: meters}, nil
 }
 
@@ -190,12 +227,14 @@ func (c *keyChange) items(now int64) ([]types.TransactWriteItem, error) {
 		if m.planID == c.skip {
 			continue
 		}
-		items = append(items, types.TransactWriteItem{Update: &types.Update{
-			Key:                       itemKey(MeterPK(c.key.ID), MeterSK(m.planID)),
-			UpdateExpression:          aws.String("SET kv = :new"),
-			ConditionExpression:       aws.String("kv = :old"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(m.version), ":new": N(c.key.Version)},
-		}})
+		for _, key := range m.keys(c.key.ID) {
+			items = append(items, types.TransactWriteItem{Update: &types.Update{
+				Key:                       key,
+				UpdateExpression:          aws.String("SET kv = :new"),
+				ConditionExpression:       aws.String("kv = :old"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(m.version), ":new": N(c.key.Version)},
+			}})
+		}
 	}
 	return items, nil
 }
@@ -243,10 +282,12 @@ func (t *Table) DeleteKey(ctx context.Context, id string) error {
 			{Delete: &types.Delete{Key: itemKey(pkCatalog, catalogKey+id)}},
 		}
 		for _, m := range c.meters {
-			items = append(items,
-				types.TransactWriteItem{Delete: &types.Delete{Key: itemKey(MeterPK(id), MeterSK(m.planID)),
+			for _, key := range m.keys(id) {
+				items = append(items, types.TransactWriteItem{Delete: &types.Delete{Key: key,
 					ConditionExpression:       aws.String("kv = :old"),
-					ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(m.version)}}},
+					ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(m.version)}}})
+			}
+			items = append(items,
 				types.TransactWriteItem{Delete: &types.Delete{Key: itemKey(planPK(m.planID), skMember+id)}},
 				planMembership(m.planID, -1),
 			)
@@ -259,7 +300,14 @@ func (t *Table) DeleteKey(ctx context.Context, id string) error {
 	if err := t.deletePartition(ctx, KeyPK(id)); err != nil {
 		return err
 	}
-	return t.deletePartition(ctx, MeterPK(id))
+	// Shards of plans the key has left are not listed anywhere: look in
+	// every shard partition a plan can have.
+	for i := plans.MaxShards - 1; i >= 0; i-- {
+		if err := t.deletePartition(ctx, ShardPK(id, i)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // deletePartition removes whatever is left under pk.

@@ -32,7 +32,16 @@ type Plan struct {
 	// QuotaStart is when the quota was set, in µs since the epoch: the
 	// quota's offset applies to the period containing it.
 	QuotaStart int64 `json:"qs,omitempty"`
+	// Shards is how many meter items each key's usage is spread over
+	// (plans.Shards); 0 means 1. It never changes.
+	Shards int `json:"ns,omitempty"`
+	// Recap is the quota window whose shards the sync caps, after a change
+	// of a sharded plan's quota limit (see capShards).
+	Recap string `json:"rc,omitempty"`
 }
+
+// ShardCount is Shards, at least 1.
+func (p *Plan) ShardCount() int { return max(1, p.Shards) }
 
 // CreatePlan stores a new plan.
 func (t *Table) CreatePlan(ctx context.Context, p *Plan) error {
@@ -132,8 +141,26 @@ func (t *Table) UpdatePlan(ctx context.Context, id string, change func(*plans.Pl
 			t.releaseClaims(ctx, id, claimed)
 			return err
 		}
+		undo := func() { t.releaseClaims(ctx, id, claimed) }
+		p.Recap = ""
+		if window, from, to, lower, ok := quotaChange(old, &p, t.now()); ok && lower {
+			// Cap the shards at the new limit before any authorizer can
+			// hold the new plan, and hold the old plan's to it too.
+			if err := t.capAll(ctx, old, members, window, to); err != nil {
+				undo()
+				return err
+			}
+			undo = func() {
+				t.releaseClaims(ctx, id, claimed)
+				t.capAll(ctx, old, members, window, from)
+			}
+		} else if ok {
+			// A raise: lift the caps once every meter item has the new plan.
+			p.Recap = window
+		}
 		rec, err := marshal(&p, planPK(id), skPlan)
 		if err != nil {
+			undo()
 			return err
 		}
 		_, err = t.DB.PutItem(ctx, &dynamodb.PutItemInput{
@@ -142,7 +169,7 @@ func (t *Table) UpdatePlan(ctx context.Context, id string, change func(*plans.Pl
 			ExpressionAttributeValues: map[string]types.AttributeValue{":pv": N(old.Version), ":ae": N(old.Epoch)},
 		})
 		if err != nil {
-			t.releaseClaims(ctx, id, claimed)
+			undo()
 			if isConditionFailed(err) {
 				return errRetry
 			}
@@ -195,14 +222,16 @@ func (t *Table) syncPlan(ctx context.Context, p *Plan, removed []string) error {
 		return err
 	}
 	err = forEach(ctx, members, func(keyID string) error {
-		_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &t.Name, Key: itemKey(MeterPK(keyID), MeterSK(p.ID)),
-			UpdateExpression:          aws.String("SET pv = :pv"),
-			ConditionExpression:       aws.String("pv < :pv"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pv": N(p.Version)},
-		})
-		if err != nil && !isConditionFailed(err) {
-			return fmt.Errorf("sync meter of key %s: %w", keyID, err)
+		for _, key := range meterKeys(keyID, p.ID, p.ShardCount()) {
+			_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName: &t.Name, Key: key,
+				UpdateExpression:          aws.String("SET pv = :pv"),
+				ConditionExpression:       aws.String("pv < :pv"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pv": N(p.Version)},
+			})
+			if err != nil && !isConditionFailed(err) {
+				return fmt.Errorf("sync meter of key %s: %w", keyID, err)
+			}
 		}
 		for _, stage := range removed {
 			if err := t.releaseClaim(ctx, p.ID, keyID, stage); err != nil {
@@ -213,6 +242,12 @@ func (t *Table) syncPlan(ctx context.Context, p *Plan, removed []string) error {
 	})
 	if err != nil {
 		return err
+	}
+	if window, limit, ok := p.quotaNow(t.now()); ok && p.Recap == window && p.ShardCount() > 1 {
+		// Every meter item has the new version: cap the shards afresh.
+		if err := t.capAll(ctx, p, members, window, limit); err != nil {
+			return err
+		}
 	}
 	_, err = t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &t.Name, Key: itemKey(planPK(p.ID), skPlan),

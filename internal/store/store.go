@@ -51,10 +51,12 @@ func (t *Table) now() time.Time {
 // callers bound the total with their context's deadline.
 func NewClient(ctx context.Context, maxAttempts int, maxBackoff time.Duration, opts ...func(*dynamodb.Options)) (*dynamodb.Client, error) {
 	cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(o *retry.StandardOptions) {
+		// A write that meets a transaction in progress on its item is
+		// rejected, not applied, so it is safe to try again.
+		return retry.AddWithErrorCodes(retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = maxAttempts
 			o.MaxBackoff = maxBackoff
-		})
+		}), (*types.TransactionConflictException)(nil).ErrorCode())
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -349,4 +350,170 @@ func TestDeletes(t *testing.T) {
 	if _, err := tbl.Plan(ctx, p.ID); !store.IsKind(err, store.NotFound) {
 		t.Fatalf("deleted plan: %v", err)
 	}
+}
+
+// shards reads the guard versions of every shard of a key's meter in a
+// plan; assigned is how many shards have a kv.
+func shards(t *testing.T, tbl *store.Table, keyID, planID string, n int) (kvs, pvs []int64, assigned int) {
+	t.Helper()
+	for i := range n {
+		out, err := tbl.DB.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &tbl.Name, ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{"pk": store.S(store.ShardPK(keyID, i)), "sk": store.S(store.MeterSK(planID))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv, ok := store.Int(out.Item, store.AttrKeyVersion)
+		pv, _ := store.Int(out.Item, store.AttrPlanVersion)
+		kvs, pvs = append(kvs, kv), append(pvs, pv)
+		if ok {
+			assigned++
+		}
+	}
+	return kvs, pvs, assigned
+}
+
+// TestShardedPlansMoveEveryShard runs every admin change on a key in a
+// plan with four shards: each must reach all four meter items.
+func TestShardedPlansMoveEveryShard(t *testing.T) {
+	ctx := context.Background()
+	tbl := newTable(t)
+	k, _ := mustKey(t, tbl, "k")
+	p := &store.Plan{Plan: plans.Plan{ID: keys.NewID(), Name: "hot", Throttle: &plans.Throttle{RateLimit: 2000, BurstLimit: 400}}, Shards: 4}
+	if err := tbl.CreatePlan(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.Assign(ctx, p.ID, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	same := func(what string, got []int64, want int64) {
+		t.Helper()
+		for i, v := range got {
+			if v != want {
+				t.Fatalf("%s: shard %d has %d, want %d", what, i, v, want)
+			}
+		}
+	}
+	kvs, pvs, n := shards(t, tbl, k.ID, p.ID, 4)
+	if n != 4 {
+		t.Fatalf("assigned: %d of 4 shards have kv", n)
+	}
+	same("assigned kv", kvs, 2)
+	same("assigned pv", pvs, 1)
+
+	k2, err := tbl.UpdateKey(ctx, k.ID, func(k *store.Key) error { k.Name = "renamed"; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	kvs, _, _ = shards(t, tbl, k.ID, p.ID, 4)
+	same("kv after a key change", kvs, k2.Version)
+
+	p2, err := tbl.UpdatePlan(ctx, p.ID, func(p *plans.Plan) error { p.Throttle.RateLimit = 1000; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Shards != 4 {
+		t.Fatalf("the update changed the shard count to %d", p2.Shards)
+	}
+	_, pvs, _ = shards(t, tbl, k.ID, p.ID, 4)
+	same("pv after a plan change", pvs, p2.Version)
+
+	u, err := tbl.Usage(ctx, k.ID, p.ID, 4, "202501", "202512")
+	if err != nil || len(u) != 4 || !u[0].Assigned || !u[3].Assigned {
+		t.Fatalf("Usage = %v, %v", u, err)
+	}
+	if err := tbl.SetRemaining(ctx, k.ID, p.ID, 4, "M202506", "20250601", 100, 10); err != nil {
+		t.Fatal(err)
+	}
+	u, _ = tbl.Usage(ctx, k.ID, p.ID, 4, "202506", "202506")
+	var used, rem int64
+	for _, s := range u {
+		used += s.Periods["M202506"]
+		rem += s.Remaining["20250601"]
+	}
+	if used != 90 || rem != 10 {
+		t.Fatalf("after SetRemaining(10 of 100) the shards hold used %d, remaining %d", used, rem)
+	}
+
+	if err := tbl.Unassign(ctx, p.ID, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, n := shards(t, tbl, k.ID, p.ID, 4); n != 0 {
+		t.Fatalf("unassigned: %d shards still have kv", n)
+	}
+	if err := tbl.Assign(ctx, p.ID, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.DeleteKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		out, err := tbl.DB.Query(ctx, &dynamodb.QueryInput{TableName: &tbl.Name, KeyConditionExpression: aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": store.S(store.ShardPK(k.ID, i))}})
+		if err != nil || out.Count != 0 {
+			t.Fatalf("shard %d partition after DeleteKey: %d items, %v", i, out.Count, err)
+		}
+	}
+}
+
+func TestMeterItemsPerKeyAreBounded(t *testing.T) {
+	ctx := context.Background()
+	tbl := newTable(t)
+	k, _ := mustKey(t, tbl, "k")
+	for i := range store.MaxMeterItems/plans.MaxShards + 1 {
+		p := &store.Plan{Plan: plans.Plan{ID: keys.NewID(), Name: "hot"}, Shards: plans.MaxShards}
+		if err := tbl.CreatePlan(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		err := tbl.Assign(ctx, p.ID, k.ID)
+		if i < store.MaxMeterItems/plans.MaxShards && err != nil {
+			t.Fatalf("plan %d: %v", i, err)
+		}
+		if i == store.MaxMeterItems/plans.MaxShards && !store.IsKind(err, store.LimitExceeded) {
+			t.Fatalf("plan %d, past %d meter items: %v, want LimitExceeded", i, store.MaxMeterItems, err)
+		}
+	}
+	// The biggest key change there can be is still one transaction.
+	if _, err := tbl.UpdateKey(ctx, k.ID, func(k *store.Key) error { k.Enabled = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.DeleteKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFill(t *testing.T) {
+	tests := []struct {
+		total int64
+		rooms []int64
+		want  []int64
+	}{
+		{10, []int64{5, 5}, []int64{5, 5}},
+		{10, []int64{100, 100, 100, 100}, []int64{3, 3, 2, 2}},
+		{10, []int64{1, 100, 0, 100}, []int64{1, 5, 0, 4}},
+		{10, []int64{1, 2, 3}, []int64{1, 2, 3}}, // the rooms hold less
+		{0, []int64{4, 4}, []int64{0, 0}},
+	}
+	for _, tt := range tests {
+		got := store.Fill(tt.total, tt.rooms)
+		var sum int64
+		for i := range got {
+			if got[i] > tt.rooms[i] || got[i] < 0 {
+				t.Errorf("Fill(%d, %v) = %v: part %d outside its room", tt.total, tt.rooms, got, i)
+			}
+			sum += got[i]
+		}
+		if want := sum; want != min(tt.total, sumOf(tt.rooms)) {
+			t.Errorf("Fill(%d, %v) = %v: hands out %d", tt.total, tt.rooms, got, sum)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Fill(%d, %v) = %v, want %v", tt.total, tt.rooms, got, tt.want)
+		}
+	}
+}
+
+func sumOf(xs []int64) (s int64) {
+	for _, x := range xs {
+		s += x
+	}
+	return s
 }

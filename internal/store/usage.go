@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tollgate-dev/tollgate/internal/plans"
 )
 
 // Usage is what a key's meter item and usage history hold for one plan.
@@ -25,8 +27,21 @@ type Usage struct {
 }
 
 // Usage reads a key's usage in a plan for the months fromMonth to toMonth
-// (yyyymm), merging the meter item with the history items.
-func (t *Table) Usage(ctx context.Context, keyID, planID, fromMonth, toMonth string) (*Usage, error) {
+// (yyyymm), merging each meter item with its history items: one Usage per
+// shard of the plan, shard 0 first.
+func (t *Table) Usage(ctx context.Context, keyID, planID string, shards int, fromMonth, toMonth string) ([]*Usage, error) {
+	out := make([]*Usage, max(shards, 1))
+	for i := range out {
+		u, err := t.shardUsage(ctx, ShardPK(keyID, i), planID, fromMonth, toMonth)
+		if err != nil {
+			return nil, fmt.Errorf("read usage of key %s in plan %s: %w", keyID, planID, err)
+		}
+		out[i] = u
+	}
+	return out, nil
+}
+
+func (t *Table) shardUsage(ctx context.Context, pk, planID, fromMonth, toMonth string) (*Usage, error) {
 	u := &Usage{Used: map[string]int64{}, Remaining: map[string]int64{}, Periods: map[string]int64{}}
 	add := func(item map[string]types.AttributeValue) {
 		for name := range item {
@@ -47,18 +62,18 @@ func (t *Table) Usage(ctx context.Context, keyID, planID, fromMonth, toMonth str
 		ConsistentRead:         aws.Bool(true),
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :from AND :to"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": S(MeterPK(keyID)), ":from": S(HistorySK(planID, fromMonth)), ":to": S(HistorySK(planID, toMonth)),
+			":pk": S(pk), ":from": S(HistorySK(planID, fromMonth)), ":to": S(HistorySK(planID, toMonth)),
 		},
 	}
 	if err := t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error { add(item); return nil }); err != nil {
-		return nil, fmt.Errorf("read usage history of key %s in plan %s: %w", keyID, planID, err)
+		return nil, fmt.Errorf("history in %s: %w", pk, err)
 	}
 	// The meter item last: its counters are the newest.
 	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: &t.Name, Key: itemKey(MeterPK(keyID), MeterSK(planID)), ConsistentRead: aws.Bool(true),
+		TableName: &t.Name, Key: itemKey(pk, MeterSK(planID)), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read usage of key %s in plan %s: %w", keyID, planID, err)
+		return nil, fmt.Errorf("meter in %s: %w", pk, err)
 	}
 	add(out.Item)
 	_, u.Assigned = out.Item[AttrKeyVersion]
@@ -68,21 +83,27 @@ func (t *Table) Usage(ctx context.Context, keyID, planID, fromMonth, toMonth str
 // SetRemaining sets the quota remaining in the current period (window) to
 // remaining, given that the period allows limit: the period's counter
 // becomes limit - remaining, which may be negative to grant more than the
-// limit. day (yyyymmdd) records the new remaining for usage reports.
-func (t *Table) SetRemaining(ctx context.Context, keyID, planID, window, day string, limit, remaining int64) error {
-	_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 &t.Name,
-		Key:                       itemKey(MeterPK(keyID), MeterSK(planID)),
-		UpdateExpression:          aws.String("SET #q = :used, #e = :rem"),
-		ConditionExpression:       aws.String("attribute_exists(kv)"),
-		ExpressionAttributeNames:  map[string]string{"#q": PrefixQuota + window, "#e": PrefixRemaining + day},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":used": N(limit - remaining), ":rem": N(remaining)},
-	})
-	if isConditionFailed(err) {
-		return errorf(NotFound, "API key %s is not in usage plan %s", keyID, planID)
-	}
-	if err != nil {
-		return fmt.Errorf("set remaining quota of key %s in plan %s: %w", keyID, planID, err)
+// limit. day (yyyymmdd) records the new remaining for usage reports. A
+// sharded plan's shards each get their share of both, and lose any caps
+// (see capShards); if a write fails half-way, setting the same number
+// again finishes the job.
+func (t *Table) SetRemaining(ctx context.Context, keyID, planID string, shards int, window, day string, limit, remaining int64) error {
+	for i, key := range meterKeys(keyID, planID, shards) {
+		limit, remaining := plans.Share(limit, i, shards), plans.Share(remaining, i, shards)
+		_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                 &t.Name,
+			Key:                       key,
+			UpdateExpression:          aws.String("SET #q = :used, #e = :rem REMOVE #c"),
+			ConditionExpression:       aws.String("attribute_exists(kv)"),
+			ExpressionAttributeNames:  map[string]string{"#q": PrefixQuota + window, "#e": PrefixRemaining + day, "#c": PrefixCap + window},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":used": N(limit - remaining), ":rem": N(remaining)},
+		})
+		if isConditionFailed(err) {
+			return errorf(NotFound, "API key %s is not in usage plan %s", keyID, planID)
+		}
+		if err != nil {
+			return fmt.Errorf("set remaining quota of key %s in plan %s: %w", keyID, planID, err)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,4 @@
+package store
+
+// Fill exposes fill to the tests.
+var Fill = fill
