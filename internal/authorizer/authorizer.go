@@ -61,7 +61,8 @@ type Authorizer struct {
 	mu      sync.Mutex
 	last    int64 // the latest now handed out, µs: now never goes backwards
 	cache   cache
-	metrics []map[string]any
+	metrics json.RawMessage
+	decoder decoder
 }
 
 // New returns an Authorizer over db. Build db with Instrument among its
@@ -75,6 +76,7 @@ func New(cfg Config, db store.API, clock func() time.Time, log *slog.Logger) *Au
 		log:     log,
 		cache:   newCache(cfg.CacheSize),
 		metrics: metricDirectives(cfg.MetricsNamespace),
+		decoder: newDecoder(cfg.KeySource),
 	}
 	a.meter.OnCompactError = func(err error) {
 		a.log.Warn("usage housekeeping failed; it is retried on the next day's first request", "error", err.Error())
@@ -85,15 +87,14 @@ func New(cfg Config, db store.API, clock func() time.Time, log *slog.Logger) *Au
 // Invoke implements lambda.Handler. It decodes the event itself so that a
 // malformed event gets a denial, not an error.
 func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	var ev events.APIGatewayV2CustomAuthorizerV2Request
-	var resp events.APIGatewayV2CustomAuthorizerSimpleResponse
-	if err := json.Unmarshal(payload, &ev); err != nil {
+	req, err := a.decoder.decode(payload)
+	if err != nil {
 		a.log.LogAttrs(ctx, slog.LevelWarn, "decision", slog.Bool("allow", false),
 			slog.String("reason", ReasonMalformedEvent), slog.String("error", err.Error()))
-		return json.Marshal(resp)
+		return []byte(`{"isAuthorized":false}`), nil
 	}
-	resp = a.Authorize(ctx, ev)
-	return json.Marshal(resp)
+	d := a.run(ctx, &req)
+	return d.appendResponse(make([]byte, 0, 512)), nil
 }
 
 // Authorize decides one request.
@@ -112,20 +113,27 @@ type Summary struct {
 
 // Decide is Authorize, also returning the decision's Summary.
 func (a *Authorizer) Decide(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, Summary) {
-	start := time.Now()
-	stats := &callStats{}
-	ctx = context.WithValue(ctx, statsKey{}, stats)
-
-	a.mu.Lock()
-	d := a.decide(ctx, &ev)
-	a.mu.Unlock()
-
-	a.logDecision(ctx, &ev, &d, stats, time.Since(start))
+	req := a.cfg.KeySource.newRequest(&ev)
+	d := a.run(ctx, &req)
 	sum := Summary{Reason: d.reason, PlanID: d.planID}
 	if d.key != nil {
 		sum.KeyID = d.key.ID
 	}
 	return d.response(), sum
+}
+
+// run decides and logs one request.
+func (a *Authorizer) run(ctx context.Context, req *request) decision {
+	start := time.Now()
+	stats := &callStats{}
+	ctx = context.WithValue(ctx, statsKey{}, stats)
+
+	a.mu.Lock()
+	d := a.decide(ctx, req)
+	a.mu.Unlock()
+
+	a.logDecision(ctx, req, &d, stats, time.Since(start))
+	return d
 }
 
 // decision is what decide found.
@@ -141,9 +149,9 @@ type decision struct {
 	failedOpen bool
 }
 
-func (a *Authorizer) decide(ctx context.Context, ev *events.APIGatewayV2CustomAuthorizerV2Request) decision {
+func (a *Authorizer) decide(ctx context.Context, r *request) decision {
 	// 1. The key. Garbage costs no DynamoDB call.
-	value := a.cfg.KeySource.find(ev)
+	value := r.value
 	if value == "" {
 		return decision{reason: ReasonMissingKey}
 	}
@@ -154,7 +162,7 @@ func (a *Authorizer) decide(ctx context.Context, ev *events.APIGatewayV2CustomAu
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Deadline)
 	defer cancel()
 	hash := keys.Hash(value)
-	stage := plans.StageKey(ev.RequestContext.APIID, ev.RequestContext.Stage)
+	stage := plans.StageKey(r.apiID, r.stage)
 
 	var fresh staleness // what to reload before trusting the cache
 	for round := 0; round < 3; round++ {
@@ -184,7 +192,7 @@ func (a *Authorizer) decide(ctx context.Context, ev *events.APIGatewayV2CustomAu
 			return a.failed(d, err)
 		}
 		var ok bool
-		if d.limits, ok = p.limits(ev.RequestContext.APIID, ev.RequestContext.Stage, ev.RouteKey, now, a.cfg.ClockGuard); !ok {
+		if d.limits, ok = p.limits(r.apiID, r.stage, r.routeKey, now, a.cfg.ClockGuard); !ok {
 			d.reason = ReasonNoPlan
 			return d
 		}
@@ -252,39 +260,4 @@ func (a *Authorizer) now() int64 {
 	}
 	a.last = n
 	return n
-}
-
-// find returns the request's API key, or "". Header names are matched
-// without regard to case, as HTTP requires; query parameters exactly, as
-// API Gateway does.
-func (s KeySource) find(ev *events.APIGatewayV2CustomAuthorizerV2Request) string {
-	if s.Query {
-		return ev.QueryStringParameters[s.Name]
-	}
-	if v, ok := ev.Headers[s.Name]; ok {
-		return v
-	}
-	for name, v := range ev.Headers {
-		if len(name) == len(s.Name) && equalFold(name, s.Name) {
-			return v
-		}
-	}
-	return ""
-}
-
-// equalFold compares ASCII case-insensitively; header names are ASCII.
-func equalFold(a, b string) bool {
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

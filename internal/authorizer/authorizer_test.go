@@ -274,7 +274,7 @@ func TestUnlimitedPlanContext(t *testing.T) {
 	f := setup(t)
 	_, value, _ := f.keyInPlan(plans.Plan{})
 	resp := f.authorizer().Authorize(context.Background(), request(value))
-	want := map[string]any{"rateLimit": 0, "burstLimit": 0, "tokensRemaining": -1, "nextTokenIn": 0.0, "quotaLimit": -1, "quotaRemaining": -1,
+	want := map[string]any{"rateLimit": 0.0, "burstLimit": 0, "tokensRemaining": int64(-1), "nextTokenIn": 0.0, "quotaLimit": int64(-1), "quotaRemaining": int64(-1),
 		"quotaPeriod": "", "quotaResetAt": "", "customerId": "", "limitExceeded": "", "retryAfter": 0.0, "failOpen": false}
 	for k, v := range want {
 		if resp.Context[k] != v {
@@ -309,6 +309,7 @@ func TestKeySources(t *testing.T) {
 			e.QueryStringParameters = map[string]string{"API_KEY": value}
 		}, false},
 		{"two keys in one header", "", func(e *events.APIGatewayV2CustomAuthorizerV2Request) { e.Headers["x-api-key"] = value + "," + value }, false},
+		{"header name JSON tags cannot hold", "header:x-api'key", func(e *events.APIGatewayV2CustomAuthorizerV2Request) { e.Headers["X-API'KEY"] = value }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -322,6 +323,13 @@ func TestKeySources(t *testing.T) {
 			tt.set(&ev)
 			if got := a.Authorize(context.Background(), ev).IsAuthorized; got != tt.allow {
 				t.Fatalf("allowed = %v, want %v (%s)", got, tt.allow, f.lastReason())
+			}
+			// The Lambda entry point decodes events its own way.
+			payload, _ := json.Marshal(ev)
+			out, err := a.Invoke(context.Background(), payload)
+			var resp events.APIGatewayV2CustomAuthorizerSimpleResponse
+			if err != nil || json.Unmarshal(out, &resp) != nil || resp.IsAuthorized != tt.allow {
+				t.Fatalf("Invoke = %s, %v; want allowed = %v (%s)", out, err, tt.allow, f.lastReason())
 			}
 		})
 	}

@@ -83,17 +83,19 @@ type planEntry struct {
 	routes   map[routeKey]limits
 	quota    *meter.Quota // the current period's; replaced when it ends
 	qStart   int64
+	resetAt  string // quota.Reset, RFC 3339
 }
 
 type routeKey struct{ apiID, stage, route string }
 
 // limits are what a request is metered against.
 type limits struct {
-	bucket *meter.Bucket // nil: no rate limit
-	rate   float64
-	burst  int
-	quota  *meter.Quota // nil: no quota
-	period string       // the quota's
+	bucket  *meter.Bucket // nil: no rate limit
+	rate    float64
+	burst   int
+	quota   *meter.Quota // nil: no quota
+	period  string       // the quota's
+	resetAt string       // when its period ends, RFC 3339
 }
 
 // plan returns the cached plan, reading it when forced, when it is not
@@ -152,7 +154,7 @@ func (e *planEntry) limits(apiID, stage, route string, now int64, guard time.Dur
 	}
 	l.quota = e.currentQuota(now)
 	if l.quota != nil {
-		l.period = e.plan.Quota.Period
+		l.period, l.resetAt = e.plan.Quota.Period, e.resetAt
 	}
 	return l, true
 }
@@ -171,6 +173,7 @@ func (e *planEntry) currentQuota(now int64) *meter.Quota {
 		}
 		e.quota = &meter.Quota{Attr: store.PrefixQuota + w.ID, Limit: q.LimitIn(w, since), Reset: w.End.UnixMicro()}
 		e.qStart = w.Start.UnixMicro()
+		e.resetAt = w.End.UTC().Format(time.RFC3339)
 	}
 	return e.quota
 }

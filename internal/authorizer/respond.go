@@ -2,53 +2,161 @@ package authorizer
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"math"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tollgate-dev/tollgate/ratelimit"
 )
 
-// response is the simple response API Gateway expects. An allow's context
-// tells the backend who called and where the caller stands, under the keys
-// package ratelimit defines; it never holds the key's value. Every key is
-// always present, with an empty value when it does not apply, so that a
-// parameter mapping always overwrites its header: limits that do not apply
-// read 0 (rate and burst, as in API Gateway) or -1 (remaining counts), and
-// strings read "".
+// fields are an allow's context: who called and where the caller stands,
+// under the keys package ratelimit defines. They never hold the key's
+// value. Every key is always present, with an empty value when it does not
+// apply, so that a parameter mapping always overwrites its header: limits
+// that do not apply read 0 (rate and burst, as in API Gateway) or -1
+// (remaining counts), and strings read "".
+type fields struct {
+	keyID, planID, customerID string
+	rate                      float64
+	burst                     int
+	tokens                    int64
+	nextToken                 float64
+	quotaLimit, quotaLeft     int64
+	period, resetAt           string
+	limitedBy                 string
+	retryAfter                float64
+	failOpen                  bool
+}
+
+func (d *decision) fields() fields {
+	f := fields{planID: d.planID, tokens: -1, quotaLimit: -1, quotaLeft: -1, limitedBy: d.limitedBy, failOpen: d.failedOpen}
+	if d.key != nil {
+		f.keyID, f.customerID = d.key.ID, d.key.CustomerID
+	}
+	if d.failedOpen {
+		return f
+	}
+	l := d.limits
+	if l.bucket != nil {
+		f.rate, f.burst = l.rate, l.burst
+		f.tokens, f.nextToken = max(d.res.TokensRemaining, 0), seconds(d.res.NextToken)
+	}
+	if q := l.quota; q != nil {
+		f.quotaLimit, f.quotaLeft = q.Limit, max(q.Limit-d.res.Used, 0)
+		f.period = l.period
+		f.resetAt = l.resetAt
+	}
+	if d.limitedBy != "" {
+		f.retryAfter = seconds(d.res.RetryAfter)
+	}
+	return f
+}
+
+// response is the simple response API Gateway expects.
 func (d *decision) response() events.APIGatewayV2CustomAuthorizerSimpleResponse {
 	if !d.allow {
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}
 	}
-	c := map[string]any{
-		ratelimit.KeyAPIKeyID: "", ratelimit.KeyUsagePlanID: d.planID, ratelimit.KeyCustomerID: "",
-		ratelimit.KeyRateLimit: 0, ratelimit.KeyBurstLimit: 0, ratelimit.KeyTokensRemaining: -1, ratelimit.KeyNextTokenIn: 0.0,
-		ratelimit.KeyQuotaLimit: -1, ratelimit.KeyQuotaRemaining: -1, ratelimit.KeyQuotaPeriod: "", ratelimit.KeyQuotaResetAt: "",
-		ratelimit.KeyLimitExceeded: d.limitedBy, ratelimit.KeyRetryAfter: 0.0, ratelimit.KeyFailOpen: d.failedOpen,
-	}
-	if d.key != nil {
-		c[ratelimit.KeyAPIKeyID], c[ratelimit.KeyCustomerID] = d.key.ID, d.key.CustomerID
-	}
-	if d.failedOpen {
-		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: c}
-	}
-	l := d.limits
-	if l.bucket != nil {
-		c[ratelimit.KeyRateLimit], c[ratelimit.KeyBurstLimit] = l.rate, l.burst
-		c[ratelimit.KeyTokensRemaining], c[ratelimit.KeyNextTokenIn] = max(d.res.TokensRemaining, 0), seconds(d.res.NextToken)
-	}
-	if q := l.quota; q != nil {
-		c[ratelimit.KeyQuotaLimit], c[ratelimit.KeyQuotaRemaining] = q.Limit, max(q.Limit-d.res.Used, 0)
-		c[ratelimit.KeyQuotaPeriod] = l.period
-		c[ratelimit.KeyQuotaResetAt] = time.UnixMicro(q.Reset).UTC().Format(time.RFC3339)
-	}
-	if d.limitedBy != "" {
-		c[ratelimit.KeyRetryAfter] = seconds(d.res.RetryAfter)
-	}
-	return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: c}
+	f := d.fields()
+	return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: map[string]any{
+		ratelimit.KeyAPIKeyID: f.keyID, ratelimit.KeyUsagePlanID: f.planID, ratelimit.KeyCustomerID: f.customerID,
+		ratelimit.KeyRateLimit: f.rate, ratelimit.KeyBurstLimit: f.burst, ratelimit.KeyTokensRemaining: f.tokens, ratelimit.KeyNextTokenIn: f.nextToken,
+		ratelimit.KeyQuotaLimit: f.quotaLimit, ratelimit.KeyQuotaRemaining: f.quotaLeft, ratelimit.KeyQuotaPeriod: f.period, ratelimit.KeyQuotaResetAt: f.resetAt,
+		ratelimit.KeyLimitExceeded: f.limitedBy, ratelimit.KeyRetryAfter: f.retryAfter, ratelimit.KeyFailOpen: f.failOpen,
+	}}
 }
+
+// appendResponse appends the response as JSON, as json.Marshal would write
+// response() but without building the map: this is every decision's path.
+func (d *decision) appendResponse(b []byte) []byte {
+	if !d.allow {
+		return append(b, `{"isAuthorized":false}`...)
+	}
+	f := d.fields()
+	b = append(b, `{"isAuthorized":true,"context":{`...)
+	b = appendString(b, ratelimit.KeyAPIKeyID, f.keyID, false)
+	b = appendString(b, ratelimit.KeyUsagePlanID, f.planID, true)
+	b = appendString(b, ratelimit.KeyCustomerID, f.customerID, true)
+	b = appendFloat(b, ratelimit.KeyRateLimit, f.rate)
+	b = appendInt(b, ratelimit.KeyBurstLimit, int64(f.burst))
+	b = appendInt(b, ratelimit.KeyTokensRemaining, f.tokens)
+	b = appendFloat(b, ratelimit.KeyNextTokenIn, f.nextToken)
+	b = appendInt(b, ratelimit.KeyQuotaLimit, f.quotaLimit)
+	b = appendInt(b, ratelimit.KeyQuotaRemaining, f.quotaLeft)
+	b = appendString(b, ratelimit.KeyQuotaPeriod, f.period, true)
+	b = appendString(b, ratelimit.KeyQuotaResetAt, f.resetAt, true)
+	b = appendString(b, ratelimit.KeyLimitExceeded, f.limitedBy, true)
+	b = appendFloat(b, ratelimit.KeyRetryAfter, f.retryAfter)
+	b = append(b, `,"`+ratelimit.KeyFailOpen+`":`...)
+	b = strconv.AppendBool(b, f.failOpen)
+	return append(b, "}}"...)
+}
+
+func appendKey(b []byte, key string, comma bool) []byte {
+	if comma {
+		b = append(b, ',')
+	}
+	b = append(b, '"')
+	b = append(b, key...)
+	return append(b, '"', ':')
+}
+
+func appendInt(b []byte, key string, v int64) []byte {
+	return strconv.AppendInt(appendKey(b, key, true), v, 10)
+}
+
+// appendFloat writes v as encoding/json does for the values a context
+// holds: rates and seconds, finite and between 1e-6 and 1e21 or 0.
+func appendFloat(b []byte, key string, v float64) []byte {
+	b = appendKey(b, key, true)
+	if a := math.Abs(v); a != 0 && (a < 1e-6 || a >= 1e21) || math.IsNaN(v) || math.IsInf(v, 0) {
+		out, _ := json.Marshal(v)
+		return append(b, out...)
+	}
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
+}
+
+// appendString writes a JSON string: quotes, backslashes and control
+// characters escaped, invalid UTF-8 replaced, as encoding/json does.
+func appendString(b []byte, key, s string, comma bool) []byte {
+	b = appendKey(b, key, comma)
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+			i++
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			b = append(b, `\u00`...)
+			b = append(b, hex[c>>4], hex[c&0xf])
+			i++
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				b = append(b, `\ufffd`...)
+			case r == '\u2028' || r == '\u2029':
+				b = append(b, `\u202`...)
+				b = append(b, hex[r&0xf])
+			default:
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return append(b, '"')
+}
+
+const hex = "0123456789abcdef"
 
 // seconds rounds up to the millisecond, so a client that waits that long is
 // never early.
@@ -60,7 +168,7 @@ func seconds(d time.Duration) float64 {
 // The line is also a CloudWatch Embedded Metric Format record, so metrics
 // cost no API call: Decisions, Throttled and QuotaExceeded by outcome and
 // reason and by usage plan, and DynamoDB calls and latencies.
-func (a *Authorizer) logDecision(ctx context.Context, ev *events.APIGatewayV2CustomAuthorizerV2Request, d *decision, stats *callStats, latency time.Duration) {
+func (a *Authorizer) logDecision(ctx context.Context, r *request, d *decision, stats *callStats, latency time.Duration) {
 	outcome, plan := "deny", d.planID
 	if d.allow {
 		outcome = "allow"
@@ -74,10 +182,10 @@ func (a *Authorizer) logDecision(ctx context.Context, ev *events.APIGatewayV2Cus
 		slog.String("outcome", outcome),
 		slog.String("reason", d.reason),
 		slog.String("usagePlanId", plan),
-		slog.String("apiId", ev.RequestContext.APIID),
-		slog.String("stage", ev.RequestContext.Stage),
-		slog.String("routeKey", ev.RouteKey),
-		slog.String("requestId", ev.RequestContext.RequestID),
+		slog.String("apiId", r.apiID),
+		slog.String("stage", r.stage),
+		slog.String("routeKey", r.routeKey),
+		slog.String("requestId", r.requestID),
 	)
 	if d.key != nil {
 		attrs = append(attrs, slog.String("apiKeyId", d.key.ID))
@@ -95,9 +203,9 @@ func (a *Authorizer) logDecision(ctx context.Context, ev *events.APIGatewayV2Cus
 		slog.Int("DynamoDBCalls", stats.calls),
 		slog.Float64("DynamoDBLatency", ms(stats.dur)),
 		slog.Float64("Latency", ms(latency)),
-		slog.Group("_aws",
+		slog.Attr{Key: "_aws", Value: slog.GroupValue(
 			slog.Int64("Timestamp", time.Now().UnixMilli()),
-			slog.Any("CloudWatchMetrics", a.metrics)),
+			slog.Any("CloudWatchMetrics", a.metrics))}, // json.RawMessage: encoded once, in New
 	)
 	level := slog.LevelInfo
 	if d.err != nil {
@@ -119,9 +227,9 @@ func count(b bool) int {
 // metricDirectives tells CloudWatch which fields of a decision line are
 // metrics, in namespace ns, and by which dimensions. Per-key dimensions
 // are left out on purpose: they would make a metric per key.
-func metricDirectives(ns string) []map[string]any {
+func metricDirectives(ns string) json.RawMessage {
 	metric := func(name, unit string) map[string]string { return map[string]string{"Name": name, "Unit": unit} }
-	return []map[string]any{
+	out, _ := json.Marshal([]map[string]any{
 		{
 			"Namespace":  ns,
 			"Dimensions": [][]string{{"outcome", "reason"}, {"usagePlanId"}},
@@ -132,5 +240,6 @@ func metricDirectives(ns string) []map[string]any {
 			"Dimensions": [][]string{{}},
 			"Metrics":    []map[string]string{metric("DynamoDBCalls", "Count"), metric("DynamoDBLatency", "Milliseconds"), metric("Latency", "Milliseconds")},
 		},
-	}
+	})
+	return out
 }

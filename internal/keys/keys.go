@@ -61,7 +61,8 @@ func Generate() (string, error) {
 			}
 		}
 	}
-	b.WriteString(checksum(b.String()))
+	sum := checksum(b.String())
+	b.Write(sum[:])
 	return b.String(), nil
 }
 
@@ -82,7 +83,7 @@ func Check(v string) error {
 		}
 	}
 	if strings.HasPrefix(v, Prefix) {
-		if len(v) != generated || checksum(v[:len(v)-sumLen]) != v[len(v)-sumLen:] {
+		if sum := checksum(v[:len(v)-sumLen]); len(v) != generated || string(sum[:]) != v[len(v)-sumLen:] {
 			return ErrChecksum
 		}
 	}
@@ -92,7 +93,9 @@ func Check(v string) error {
 // Hash is the hex SHA-256 of a value: the only form in which it is stored.
 func Hash(v string) string {
 	sum := sha256.Sum256([]byte(v))
-	return hex.EncodeToString(sum[:])
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // Hint is a short, non-secret reminder of a value for logs and errors: the
@@ -133,12 +136,17 @@ func allowed(c byte) bool {
 	return strings.IndexByte("-._~+/=", c) >= 0
 }
 
-func checksum(s string) string {
-	n := crc32.ChecksumIEEE([]byte(s))
-	var out [sumLen]byte
+func checksum(s string) (out [sumLen]byte) {
+	// crc32.ChecksumIEEE, byte by byte: a value is short, and a string
+	// handed to it as []byte would be copied to the heap.
+	n := ^uint32(0)
+	for i := 0; i < len(s); i++ {
+		n = crc32.IEEETable[byte(n)^s[i]] ^ n>>8
+	}
+	n = ^n
 	for i := sumLen - 1; i >= 0; i-- {
 		out[i] = base62[n%62]
 		n /= 62
 	}
-	return string(out[:])
+	return out
 }

@@ -24,6 +24,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -254,6 +255,7 @@ type item struct {
 	day       string  // the UTC day this instance last looked for old days
 	odds      float64 // herd damping: chance of trying, at oddsAt; 0 means 1
 	oddsAt    int64
+	inputs    [3]prepared // by bucket variant: none, idle, active
 }
 
 // Take decides one request.
@@ -438,25 +440,83 @@ var expressions = func() (e [3][3][2]string) {
 	return e
 }()
 
+// input is the write for a request. Everything in it but the values that
+// move with now stays the same from one decision to the next, so each
+// item keeps one input per bucket variant and only rebuilds it when the
+// request's limits, versions or day change. The SDK is done with an input
+// when UpdateItem returns, and an item serves one decision at a time.
 func (m *Meter) input(req *Request, st *item, day string, active, all bool) *dynamodb.UpdateItemInput {
+	bucket := 0
+	if b := req.Bucket; b != nil {
+		bucket = 1
+		if active {
+			bucket = 2
+		}
+	}
+	sig := inputSig{day: day, kv: req.KeyVersion, pv: req.PlanVersion, all: all}
+	if req.Bucket != nil {
+		sig.bucket = *req.Bucket
+	}
+	if req.Quota != nil {
+		sig.quota = *req.Quota
+	}
+	p := &st.inputs[bucket]
+	if p.in == nil || p.sig != sig {
+		p.sig, p.in = sig, m.newInput(req, st, day, bucket, all)
+		p.now, p.bmax, p.bnew = nil, nil, nil
+		switch bucket {
+		case 1:
+			p.bmax, p.bnew = moving(p.in, ":bmax"), moving(p.in, ":bnew")
+		case 2:
+			p.now, p.bmax = moving(p.in, ":now"), moving(p.in, ":bmax")
+		}
+	}
+	switch b, now := req.Bucket, req.Now; bucket {
+	case 1:
+		p.bmax.Value = strconv.FormatInt(now+min(b.Tau, 0), 10)
+		p.bnew.Value = strconv.FormatInt(now+b.T, 10)
+	case 2:
+		p.now.Value = strconv.FormatInt(now, 10)
+		p.bmax.Value = strconv.FormatInt(now+b.Tau, 10)
+	}
+	return p.in
+}
+
+// prepared is an item's input for one bucket variant.
+type prepared struct {
+	sig             inputSig
+	in              *dynamodb.UpdateItemInput
+	now, bmax, bnew *types.AttributeValueMemberN // the values that move with now
+}
+
+// inputSig is what an input depends on, besides now.
+type inputSig struct {
+	bucket Bucket
+	quota  Quota
+	day    string
+	kv, pv int64
+	all    bool
+}
+
+// moving puts a number in the input's values for input to set each time.
+func moving(in *dynamodb.UpdateItemInput, name string) *types.AttributeValueMemberN {
+	v := &types.AttributeValueMemberN{}
+	in.ExpressionAttributeValues[name] = v
+	return v
+}
+
+func (m *Meter) newInput(req *Request, st *item, day string, bucket int, all bool) *dynamodb.UpdateItemInput {
 	names := map[string]string{"#d": store.PrefixDay + day}
 	values := map[string]types.AttributeValue{
 		":kv": store.N(req.KeyVersion), ":pv": store.N(req.PlanVersion), ":one": store.N(1),
 	}
-	bucket, quota := 0, 0
 	if b := req.Bucket; b != nil {
 		names["#b"] = b.Attr
-		if active {
-			bucket = 2
-			values[":now"] = store.N(req.Now)
-			values[":bmax"] = store.N(req.Now + b.Tau)
+		if bucket == 2 {
 			values[":t"] = store.N(b.T)
-		} else {
-			bucket = 1
-			values[":bmax"] = store.N(req.Now + min(b.Tau, 0))
-			values[":bnew"] = store.N(req.Now + b.T)
 		}
 	}
+	quota := 0
 	if q := req.Quota; q != nil {
 		quota = 1
 		names["#q"] = q.Attr

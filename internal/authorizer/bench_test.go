@@ -1,0 +1,278 @@
+package authorizer_test
+
+// Benchmarks. `make bench` runs them and BENCHMARKS.md explains the
+// figures. Those against DynamoDB Local measure the design (calls per
+// decision, and ratios against a baseline run alongside), not AWS's
+// latencies.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/tollgate-dev/tollgate/internal/authorizer"
+	"github.com/tollgate-dev/tollgate/internal/dynamotest"
+	"github.com/tollgate-dev/tollgate/internal/keys"
+	"github.com/tollgate-dev/tollgate/internal/plans"
+	"github.com/tollgate-dev/tollgate/internal/store"
+)
+
+// cannedMeter answers UpdateItem with the answer it last got from the real
+// table once frozen, so that a decision's CPU cost can be measured alone.
+type cannedMeter struct {
+	store.API
+	mu     sync.Mutex
+	frozen bool
+	last   *dynamodb.UpdateItemOutput
+}
+
+func (c *cannedMeter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.frozen {
+		return c.last, nil
+	}
+	out, err := c.API.UpdateItem(ctx, in, opts...)
+	c.last = out
+	return out, err
+}
+
+// sampleEvent is events/authorizer/header-key.json carrying value, for the
+// stage the fixtures' plans cover.
+func sampleEvent(b *testing.B, value string) []byte {
+	raw, err := os.ReadFile("../../events/authorizer/header-key.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		b.Fatal(err)
+	}
+	ev["headers"].(map[string]any)["x-api-key"] = value
+	ev["requestContext"].(map[string]any)["apiId"] = "api1"
+	out, _ := json.Marshal(ev)
+	return out
+}
+
+// BenchmarkDecisionCPU is one admission from event bytes to response bytes,
+// log line included, with the meter's write answered from memory: parsing,
+// hashing the key, finding plan and route, the GCRA and quota arithmetic,
+// and building the response.
+func BenchmarkDecisionCPU(b *testing.B) {
+	f := setup(b)
+	f.clock.Set(time.Now())
+	_, value, _ := f.keyInPlan(plans.Plan{Throttle: throttle(1e6, 1_000_000), Quota: &plans.Quota{Limit: 1 << 40, Period: plans.Month}})
+	db := &cannedMeter{API: f.db}
+	cfg := authorizer.Defaults
+	cfg.Table = f.tbl.Name
+	a := authorizer.New(cfg, db, time.Now, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	payload := sampleEvent(b, value)
+	ctx := context.Background()
+	check := func() {
+		out, err := a.Invoke(ctx, payload)
+		if err != nil || string(out[:20]) != `{"isAuthorized":true` {
+			b.Fatalf("decision: %s, %v", out, err)
+		}
+	}
+	check() // loads the key and plan
+	db.frozen = true
+	check()
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Invoke(ctx, payload)
+	}
+}
+
+// A scenario is a load on DynamoDB Local: a plan, and how many keys in it.
+type scenario struct {
+	name string
+	plan plans.Plan
+	keys int
+}
+
+var scenarios = []scenario{
+	{"under-limit", plans.Plan{Throttle: throttle(1e6, 1_000_000)}, 1},
+	{"saturated", plans.Plan{Throttle: throttle(1, 1)}, 1},
+	{"distinct-keys", plans.Plan{Throttle: throttle(100, 100)}, 10_000},
+	{"quota-exhausted", plans.Plan{Quota: &plans.Quota{Limit: 1, Period: plans.Month}}, 1},
+}
+
+// values makes the scenario's keys and deals them out to the instances.
+// Each instance serves its own slice of many keys, as instances do once
+// warm: warming every instance for every key would only time the warm-up.
+func (sc scenario) values(b *testing.B, f *fixture, instances int) [][]string {
+	all := manyKeys(b, f, sc.plan, sc.keys)
+	out := make([][]string, instances)
+	for i := range out {
+		if len(all) == 1 {
+			out[i] = all
+			continue
+		}
+		for j := i; j < len(all); j += instances {
+			out[i] = append(out[i], all[j])
+		}
+	}
+	return out
+}
+
+// manyKeys makes n keys in a new plan, through the store as the admin
+// functions do, 32 at a time.
+func manyKeys(b *testing.B, f *fixture, p plans.Plan, n int) []string {
+	ctx := context.Background()
+	planID := f.newPlan(p)
+	values := make([]string, n)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range values {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			v, _ := keys.Generate()
+			k := &store.Key{ID: keys.NewID(), Enabled: true, Hash: keys.Hash(v)}
+			if err := f.tbl.CreateKey(ctx, k); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := f.tbl.Assign(ctx, planID, k.ID); err != nil {
+				b.Error(err)
+				return
+			}
+			values[i] = v
+		}()
+	}
+	wg.Wait()
+	return values
+}
+
+// A decider makes decisions for one instance.
+type decider interface {
+	decide(ctx context.Context, value string) bool
+}
+
+type tollgate struct{ a *authorizer.Authorizer }
+
+func (t tollgate) decide(ctx context.Context, value string) bool {
+	return t.a.Authorize(ctx, request(value)).IsAuthorized
+}
+
+// runDecisions times b.N decisions spread over instances, each warmed on
+// its keys first, and reports decisions a second and DynamoDB calls a
+// decision.
+func runDecisions(b *testing.B, f *fixture, instances int, values [][]string, newDecider func() decider) {
+	ctx := context.Background()
+	deciders := make([]decider, instances)
+	var wg sync.WaitGroup
+	for i := range deciders {
+		deciders[i] = newDecider()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, v := range values[i] {
+				deciders[i].decide(ctx, v)
+			}
+		}()
+	}
+	wg.Wait()
+	f.calls.Reset()
+	b.ResetTimer()
+	start := time.Now()
+	per := (b.N + instances - 1) / instances
+	for i, d := range deciders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vs := values[i]
+			for j := range per {
+				d.decide(ctx, vs[j%len(vs)])
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	decisions := float64(per * instances)
+	b.ReportMetric(decisions/elapsed.Seconds(), "decisions/s")
+	b.ReportMetric(float64(f.calls.Get(""))/decisions, "calls/decision")
+	b.ReportMetric(0, "ns/op") // the rate says it; ns/op of a parallel run misleads
+}
+
+// BenchmarkDecisions runs Tollgate's authorizer and the baseline limiter
+// side by side on each scenario, with 1, 8 and 32 instances.
+func BenchmarkDecisions(b *testing.B) {
+	for _, sc := range scenarios {
+		for _, n := range []int{1, 8, 32} {
+			b.Run(fmt.Sprintf("%s/instances=%d/tollgate", sc.name, n), func(b *testing.B) {
+				f := setup(b)
+				f.clock.Set(time.Now())
+				values := sc.values(b, f, n)
+				runDecisions(b, f, n, values, func() decider {
+					cfg := authorizer.Defaults
+					cfg.Table = f.tbl.Name
+					return tollgate{authorizer.New(cfg, f.db, time.Now, slog.New(slog.DiscardHandler))}
+				})
+			})
+			b.Run(fmt.Sprintf("%s/instances=%d/baseline", sc.name, n), func(b *testing.B) {
+				f := setup(b)
+				f.clock.Set(time.Now())
+				values := sc.values(b, f, n)
+				lim := &baseline{db: f.db, table: f.tbl.Name, plan: sc.plan}
+				runDecisions(b, f, n, values, func() decider { return lim })
+			})
+		}
+	}
+}
+
+// BenchmarkFlood is TestFloodedKeyCostsLittle's flood, reported: a key
+// allowed 100/s offered 5,000/s by 64 instances.
+func BenchmarkFlood(b *testing.B) {
+	for b.Loop() {
+		f := setup(b)
+		f.clock.Set(time.Now())
+		keyID, value, planID := f.keyInPlan(plans.Plan{Throttle: throttle(100, 50)})
+		r := flood(b, f, value, 64, 5000, 6*time.Second)
+		meter := r.writes[dynamotest.ItemName(itemKey(store.MeterPK(keyID), store.MeterSK(planID)))]
+		secs := r.elapsed.Seconds()
+		b.ReportMetric(float64(r.offered)/secs, "offered/s")
+		b.ReportMetric(float64(len(r.admitted))/secs, "admitted/s")
+		b.ReportMetric(float64(meter)/secs, "writes/s")
+		b.ReportMetric(float64(meter)/float64(len(r.admitted)), "writes/admission")
+		b.ReportMetric(0, "ns/op")
+	}
+}
+
+// BenchmarkHotKey offers a key allowed 2,000/s as much as DynamoDB Local
+// serves, on one meter item and spread over the four shards its plan gets
+// by default.
+func BenchmarkHotKey(b *testing.B) {
+	for _, shards := range []int{1, 4} {
+		b.Run("shards="+strconv.Itoa(shards), func(b *testing.B) {
+			for b.Loop() {
+				f := setup(b)
+				f.clock.Set(time.Now())
+				keyID, value, planID := f.keyInPlan(plans.Plan{Throttle: throttle(2000, 400),
+					Tags: map[string]string{plans.ShardTag: strconv.Itoa(shards)}})
+				r := flood(b, f, value, 32, 4000, 3*time.Second)
+				total, most := 0, 0
+				for i := range shards {
+					w := r.writes[dynamotest.ItemName(itemKey(store.ShardPK(keyID, i), store.MeterSK(planID)))]
+					total, most = total+w, max(most, w)
+				}
+				secs := r.elapsed.Seconds()
+				b.ReportMetric(float64(len(r.admitted))/secs, "admitted/s")
+				b.ReportMetric(float64(total)/secs, "writes/s")
+				b.ReportMetric(float64(most)/secs, "busiest-item-writes/s")
+				b.ReportMetric(0, "ns/op")
+			}
+		})
+	}
+}
