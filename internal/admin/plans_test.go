@@ -39,8 +39,8 @@ func TestCreateUsagePlanValidates(t *testing.T) {
 		{"bad route key", obj{"name": "p", "apiStages": []obj{{"apiId": "a", "stage": "s", "throttle": obj{"GET /items": obj{"rateLimit": 1, "burstLimit": 1}}}}}, []string{"/path/METHOD"}},
 		{"bad route throttle", obj{"name": "p", "apiStages": []obj{{"apiId": "a", "stage": "s", "throttle": obj{"/items/GET": obj{"rateLimit": 1}}}}}, []string{`throttle["/items/GET"]`, "burstLimit"}},
 		{"bad tag", obj{"name": "p", "tags": obj{"": "x"}}, []string{"tag key"}},
-		{"shards not a number", obj{"name": "p", "tags": obj{"tollgate:shards": "many"}}, []string{"tollgate:shards", "1 to 8"}},
-		{"too many shards", obj{"name": "p", "tags": obj{"tollgate:shards": "9"}}, []string{"tollgate:shards", "1 to 8"}},
+		{"shards not a number", obj{"name": "p", "tags": obj{"tollgate:shards": "many"}}, []string{"tollgate:shards", "1 to 16"}},
+		{"too many shards", obj{"name": "p", "tags": obj{"tollgate:shards": "17"}}, []string{"tollgate:shards", "1 to 16"}},
 		{"shards above burst", obj{"name": "p", "throttle": obj{"rateLimit": 10, "burstLimit": 3}, "tags": obj{"tollgate:shards": "4"}},
 			[]string{"burstLimit must be at least 4"}},
 	}
@@ -62,8 +62,8 @@ func TestHotPlansAreSharded(t *testing.T) {
 		want     any // the tag in the answer; nil for none
 	}{
 		{obj{"rateLimit": 100, "burstLimit": 50}, nil, nil},
-		{obj{"rateLimit": 2000, "burstLimit": 400}, nil, "4"},
-		{obj{"rateLimit": 1e6, "burstLimit": 5000}, obj{"team": "a"}, "8"},
+		{obj{"rateLimit": 1200, "burstLimit": 400}, nil, "4"},
+		{obj{"rateLimit": 1e6, "burstLimit": 5000}, obj{"team": "a"}, "16"},
 		{obj{"rateLimit": 2000, "burstLimit": 400}, obj{"tollgate:shards": "2"}, "2"},
 		{obj{"rateLimit": 10, "burstLimit": 10}, obj{"tollgate:shards": "3"}, "3"},
 	} {
@@ -76,7 +76,7 @@ func TestHotPlansAreSharded(t *testing.T) {
 			t.Errorf("the user's tags were lost: %v", tags)
 		}
 	}
-	id := f.createPlan(obj{"throttle": obj{"rateLimit": 2000, "burstLimit": 400}})
+	id := f.createPlan(obj{"throttle": obj{"rateLimit": 1200, "burstLimit": 400}})
 	f.fails("plans", obj{"action": "UpdateUsagePlan", "usagePlanId": id, "patchOperations": []obj{{"op": "replace", "path": "/throttle/burstLimit", "value": "3"}}},
 		admin.BadRequest, "burstLimit must be at least 4")
 	// Lowering the rate keeps the shards: they never change.

@@ -122,7 +122,7 @@ func TestFloodedKeyCostsLittle(t *testing.T) {
 	}
 }
 
-// TestHotKeyIsSpreadOverShards runs a key allowed 2,000/s, more than one
+// TestHotKeyIsSpreadOverShards runs a key allowed 1,200/s, more than one
 // DynamoDB item takes, at what DynamoDB Local serves: its plan spreads it
 // over shards, which must share the writes evenly and together admit no
 // more than the whole bucket allows.
@@ -132,7 +132,7 @@ func TestHotKeyIsSpreadOverShards(t *testing.T) {
 	}
 	f := setup(t)
 	f.clock.Set(time.Now())
-	const rate, burst = 2000.0, 400
+	const rate, burst = 1200.0, 400
 	p := plans.Plan{Throttle: throttle(rate, burst)}
 	n, _ := p.Shards()
 	p.Tags = map[string]string{plans.ShardTag: strconv.Itoa(n)}

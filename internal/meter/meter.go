@@ -201,15 +201,19 @@ const (
 type Result struct {
 	Outcome Outcome
 	Stale   Staleness
-	// TokensRemaining after the decision; -1 without a bucket.
+	// TokensRemaining after the decision; -1 without a bucket. For a
+	// sharded key, the shards' tokens added up as this instance last saw
+	// them: an estimate.
 	TokensRemaining int64
 	// NextToken is how long until the bucket gains its next token, as the
 	// meter last saw it: 0 when it is full or there is no bucket.
 	NextToken time.Duration
 	// Used is the quota used in the period after the decision, as far as
-	// the meter knows: exact after an admission, a lower bound otherwise.
+	// the meter knows: exact after an admission on an unsharded key, a
+	// lower bound otherwise.
 	Used int64
-	// RetryAfter is how long until a denied request could be admitted.
+	// RetryAfter is how long until a denied request could be admitted; for
+	// a sharded key, until the soonest shard it tried could.
 	RetryAfter time.Duration
 	// Calls made to DynamoDB, housekeeping included.
 	Calls int
@@ -219,12 +223,13 @@ type Result struct {
 // one item, or one per shard. It is not safe for concurrent use.
 type State struct {
 	items []*item
+	home  int // the shard this instance tries first
 }
 
 // NewState returns an empty State for the meter items of keyID in planID,
 // a plan with the given number of shards.
 func NewState(keyID, planID string, shards int) *State {
-	st := &State{items: make([]*item, max(shards, 1))}
+	st := &State{items: make([]*item, max(shards, 1)), home: rand.IntN(max(shards, 1))}
 	for i := range st.items {
 		pk := store.ShardPK(keyID, i)
 		st.items[i] = &item{

@@ -8,12 +8,15 @@ import (
 // Sharded keys (see plans.Shards). Each shard is a meter item with its
 // share of every limit, decided by take exactly as an unsharded item is, so
 // no shard admits more than its share and the key never more than the
-// whole. A request goes to a random shard, and on to the next if that one
-// denies it: past any number of shards whose quota share is spent, so that
-// no quota is stranded in one shard while another denies, but past at most
-// one more shard whose bucket is empty, so that a flooded key costs at
-// most two writes a decision. Denials this instance remembers cost nothing
-// and do not count. What sharding gives up is burst granularity (a shard
+// whole. An instance sends a key's requests to a home shard, chosen at
+// random for it: its own last write there keeps its sight of that shard
+// fresh, so it guesses the bucket's state right more often than on a shard
+// it visits now and then. If the home shard denies, the request goes on to
+// a random other shard and from there to the next: past any number of
+// shards whose quota share is spent, so that no quota is stranded in one
+// shard while another denies, but past at most one more shard whose bucket
+// is empty, so that a flooded key costs at most two writes a decision.
+// Denials this instance remembers cost nothing and do not count. What sharding gives up is burst granularity (a shard
 // holds its share of the burst, so a burst aimed at one shard finds only
 // that) and some admissions while load is uneven: one shard's bucket may be
 // empty while another's has tokens, and the decision tries only two.
@@ -21,12 +24,16 @@ import (
 // takeSharded decides one request on a sharded key.
 func (m *Meter) takeSharded(ctx context.Context, req *Request, st *State) (Result, error) {
 	n := len(st.items)
-	start := min(int(m.random()*float64(n)), n-1)
+	first := min(int(m.random()*float64(n-1)), n-2) // of the others, the one to try first
 	var calls, writes int
 	retry := time.Duration(-1) // the soonest a throttled shard admits again
 	denied := Result{Outcome: QuotaExceeded, TokensRemaining: -1}
 	for k := 0; k < n && writes < 2; k++ {
-		i := (start + k) % n
+		i := st.home
+		if k > 0 {
+			// The others are home+1 … home+n-1; take them in turn from first.
+			i = (st.home + 1 + (first+k-1)%(n-1)) % n
+		}
 		sub := *req
 		if req.Bucket != nil {
 			b := req.Bucket.Shard(i, n)

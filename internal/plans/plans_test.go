@@ -63,17 +63,17 @@ func TestShards(t *testing.T) {
 	}{
 		{"no throttle", Plan{}, 1, false},
 		{"slow", Plan{Throttle: th(100, 50)}, 1, false},
-		{"at the line", Plan{Throttle: th(500, 50)}, 1, false},
-		{"just over", Plan{Throttle: th(500.5, 50)}, 2, false},
-		{"hot", Plan{Throttle: th(2000, 400)}, 4, false},
+		{"at the line", Plan{Throttle: th(300, 50)}, 1, false},
+		{"just over", Plan{Throttle: th(300.5, 50)}, 2, false},
+		{"hot", Plan{Throttle: th(1200, 400)}, 4, false},
 		{"very hot", Plan{Throttle: th(100000, 5000)}, MaxShards, false},
 		{"small burst", Plan{Throttle: th(2000, 3)}, 3, false},
-		{"routes add up", Plan{Throttle: th(300, 50), APIStages: []APIStage{{APIID: "a", Stage: "s",
-			Throttle: map[string]Throttle{"/x/GET": {RateLimit: 400, BurstLimit: 50}}}}}, 2, false},
+		{"routes add up", Plan{Throttle: th(200, 50), APIStages: []APIStage{{APIID: "a", Stage: "s",
+			Throttle: map[string]Throttle{"/x/GET": {RateLimit: 200, BurstLimit: 50}}}}}, 2, false},
 		{"tag", Plan{Tags: map[string]string{ShardTag: "3"}}, 3, false},
 		{"tag over burst", Plan{Throttle: th(10, 2), Tags: map[string]string{ShardTag: "3"}}, 0, true},
 		{"tag zero", Plan{Tags: map[string]string{ShardTag: "0"}}, 0, true},
-		{"tag too big", Plan{Tags: map[string]string{ShardTag: "9"}}, 0, true},
+		{"tag too big", Plan{Tags: map[string]string{ShardTag: "17"}}, 0, true},
 		{"tag not a number", Plan{Tags: map[string]string{ShardTag: "two"}}, 0, true},
 	}
 	for _, tt := range tests {

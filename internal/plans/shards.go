@@ -22,10 +22,12 @@ const (
 	// shows the choice.
 	ShardTag = "tollgate:shards"
 	// MaxShards is the most shards a plan may have.
-	MaxShards = 8
-	// ShardRate is the rate one shard is sized for: half of DynamoDB's
-	// per-item ceiling, leaving room for failed writes.
-	ShardRate = 500.0
+	MaxShards = 16
+	// ShardRate is the rate one shard is sized for. A decision costs at
+	// most two writes, and a flooded key about 2.6 a admission, so a shard
+	// admitting 300/s takes 600 to 800 writes/s: under DynamoDB's ceiling
+	// of about 1,000 for one item.
+	ShardRate = 300.0
 )
 
 // Shards is the shard count for a new plan: the ShardTag if set, else
