@@ -15,7 +15,7 @@ FUNCTIONS := authorizer keys plans usage echo
 FUZZTIME  ?= 30s
 CDK       := CDK_DISABLE_VERSION_CHECK=true node_modules/.bin/cdk
 
-.PHONY: help deps test fuzz vet build synth deploy run invoke clean $(TOOLS)/tollgate-local
+.PHONY: help deps test bench fuzz vet build synth deploy run invoke clean $(TOOLS)/tollgate-local
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,16 @@ vet: ## Check formatting and run go vet
 
 test: deps vet $(TOOLS)/dynamolocal ## Run every test against DynamoDB Local (started and stopped here)
 	$(TOOLS)/dynamolocal -- $(GO) test -count=1 ./...
+
+bench: deps $(TOOLS)/dynamolocal ## Run the benchmarks (5 to 10 minutes) and print their tables; see BENCHMARKS.md
+	@mkdir -p .tollgate
+	$(TOOLS)/dynamolocal -- bash -c '\
+		set -eo pipefail; \
+		$(GO) test -run "^$$" -bench "^BenchmarkDecisionCPU$$" -benchtime=2s ./internal/authorizer; \
+		$(GO) test -run "^$$" -bench "^BenchmarkDecisions$$" -benchtime=2s -timeout 30m ./internal/authorizer; \
+		$(GO) test -run "^$$" -bench "^Benchmark(Flood|HotKey)$$" -benchtime=1x ./internal/authorizer; \
+		$(GO) test -run "^$$" -bench "^BenchmarkColdStart$$" -benchtime=5x ./internal/lambdatest' \
+		| tee .tollgate/bench.txt | $(GO) run ./cmd/benchtable
 
 fuzz: deps $(TOOLS)/dynamolocal ## Fuzz key and event parsing for FUZZTIME each (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./internal/keys
