@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/tollgate-dev/tollgate/internal/authorizer"
-	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 	"github.com/tollgate-dev/tollgate/internal/keys"
 	"github.com/tollgate-dev/tollgate/internal/plans"
 	"github.com/tollgate-dev/tollgate/internal/store"
@@ -223,11 +222,7 @@ func BenchmarkDecisions(b *testing.B) {
 				name string
 				new  func() decider
 			}{
-				{"tollgate", func() decider {
-					cfg := authorizer.Defaults
-					cfg.Table = f.tbl.Name
-					return tollgate{authorizer.New(cfg, f.db, time.Now, slog.New(slog.DiscardHandler))}
-				}},
+				{"tollgate", func() decider { a, _ := instance(f); return tollgate{a} }},
 				{"baseline", func() decider { return &baseline{db: f.db, table: f.tbl.Name, plan: sc.plan} }},
 			}
 			for _, n := range []int{1, 8, 32} {
@@ -254,7 +249,7 @@ func BenchmarkFlood(b *testing.B) {
 		f.clock.Set(time.Now())
 		keyID, value, planID := f.keyInPlan(plans.Plan{Throttle: throttle(100, 50)})
 		r := flood(b, f, value, 64, 5000, 6*time.Second)
-		meter := r.writes[dynamotest.ItemName(itemKey(store.MeterPK(keyID), store.MeterSK(planID)))]
+		meter, _ := r.meterWrites(keyID, planID, 1)
 		secs := r.elapsed.Seconds()
 		b.ReportMetric(float64(r.offered)/secs, "offered/s")
 		b.ReportMetric(float64(len(r.admitted))/secs, "admitted/s")
@@ -279,11 +274,7 @@ func BenchmarkHotKey(b *testing.B) {
 				p.Tags = map[string]string{plans.ShardTag: strconv.Itoa(shards)}
 				keyID, value, planID := f.keyInPlan(p)
 				r := flood(b, f, value, 32, 4000, 3*time.Second)
-				total, most := 0, 0
-				for i := range shards {
-					w := r.writes[dynamotest.ItemName(itemKey(store.ShardPK(keyID, i), store.MeterSK(planID)))]
-					total, most = total+w, max(most, w)
-				}
+				total, most := r.meterWrites(keyID, planID, shards)
 				secs := r.elapsed.Seconds()
 				b.ReportMetric(float64(len(r.admitted))/secs, "admitted/s")
 				b.ReportMetric(float64(total)/secs, "writes/s")

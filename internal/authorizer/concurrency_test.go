@@ -21,6 +21,16 @@ import (
 
 const instances = 40
 
+// instance is an Authorizer with caches of its own, as a Lambda execution
+// environment has, on the real clock; last is the time it last read, the
+// time of its latest decision.
+func instance(f *fixture) (a *authorizer.Authorizer, last *time.Time) {
+	last = new(time.Time)
+	cfg := authorizer.Defaults
+	cfg.Table = f.tbl.Name
+	return authorizer.New(cfg, f.db, func() time.Time { *last = time.Now(); return *last }, slog.New(slog.DiscardHandler)), last
+}
+
 // hammer runs `instances` goroutines, each its own authorizer (its own
 // caches, as a Lambda execution environment has), against one key until
 // stop says so. It returns the decision time of every admission, read from
@@ -34,15 +44,11 @@ func hammer(t *testing.T, f *fixture, value string, stop func(attempts int64) bo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var last time.Time
-			clock := func() time.Time { last = time.Now(); return last }
-			cfg := authorizer.Defaults
-			cfg.Table = f.tbl.Name
-			a := authorizer.New(cfg, f.db, clock, slog.New(slog.DiscardHandler))
+			a, last := instance(f)
 			for !stop(tries.Add(1)) {
 				if a.Authorize(context.Background(), request(value)).IsAuthorized {
 					mu.Lock()
-					admitted = append(admitted, last)
+					admitted = append(admitted, *last)
 					mu.Unlock()
 				}
 			}
@@ -196,9 +202,7 @@ func TestLoweringAShardedQuotaUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cfg := authorizer.Defaults
-			cfg.Table = f.tbl.Name
-			a := authorizer.New(cfg, f.db, time.Now, slog.New(slog.DiscardHandler))
+			a, _ := instance(f)
 			for range 250 {
 				if a.Authorize(ctx, request(value)).IsAuthorized {
 					admitted.Add(1)

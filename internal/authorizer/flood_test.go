@@ -2,7 +2,6 @@ package authorizer_test
 
 import (
 	"context"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate-dev/tollgate/internal/authorizer"
 	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 	"github.com/tollgate-dev/tollgate/internal/plans"
 	"github.com/tollgate-dev/tollgate/internal/store"
@@ -44,11 +42,7 @@ func flood(t testing.TB, f *fixture, value string, workers int, offered float64,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var last time.Time
-			clock := func() time.Time { last = time.Now(); return last }
-			cfg := authorizer.Defaults
-			cfg.Table = f.tbl.Name
-			a := authorizer.New(cfg, f.db, clock, slog.New(slog.DiscardHandler))
+			a, last := instance(f)
 			// Warm: the key and plan in cache, as in a flood's steady state.
 			a.Authorize(context.Background(), request(value))
 			warm.Done()
@@ -60,7 +54,7 @@ func flood(t testing.TB, f *fixture, value string, workers int, offered float64,
 				next = next.Add(every)
 				if a.Authorize(context.Background(), request(value)).IsAuthorized {
 					mu.Lock()
-					res.admitted = append(res.admitted, last)
+					res.admitted = append(res.admitted, *last)
 					mu.Unlock()
 				}
 			}
@@ -79,6 +73,16 @@ func flood(t testing.TB, f *fixture, value string, workers int, offered float64,
 	res.calls = f.calls.Get("")
 	slices.SortFunc(res.admitted, func(a, b time.Time) int { return a.Compare(b) })
 	return res
+}
+
+// meterWrites adds up the writes to a key's meter items in a plan with n
+// shards, and finds the most any one took.
+func (r *floodResult) meterWrites(keyID, planID string, n int) (total, most int) {
+	for i := range n {
+		w := r.writes[dynamotest.ItemName(itemKey(store.ShardPK(keyID, i), store.MeterSK(planID)))]
+		total, most = total+w, max(most, w)
+	}
+	return total, most
 }
 
 // conforms fails the test if any window of admissions holds more than
@@ -109,7 +113,7 @@ func TestFloodedKeyCostsLittle(t *testing.T) {
 	const rate, burst = 100.0, 50
 	keyID, value, planID := f.keyInPlan(plans.Plan{Throttle: throttle(rate, burst)})
 	r := flood(t, f, value, 64, 5000, 6*time.Second)
-	meter := r.writes[dynamotest.ItemName(itemKey(store.MeterPK(keyID), store.MeterSK(planID)))]
+	meter, _ := r.meterWrites(keyID, planID, 1)
 	t.Logf("offered %d in %s: admitted %d, %d meter writes (%.2f per admission), %d DynamoDB calls",
 		r.offered, r.elapsed.Round(time.Millisecond), len(r.admitted), meter, float64(meter)/float64(len(r.admitted)), r.calls)
 	conforms(t, r.admitted, rate, burst)
@@ -138,12 +142,7 @@ func TestHotKeyIsSpreadOverShards(t *testing.T) {
 	p.Tags = map[string]string{plans.ShardTag: strconv.Itoa(n)}
 	keyID, value, planID := f.keyInPlan(p)
 	r := flood(t, f, value, 32, 4000, 3*time.Second)
-	total, most := 0, 0
-	for i := range n {
-		w := r.writes[dynamotest.ItemName(itemKey(store.ShardPK(keyID, i), store.MeterSK(planID)))]
-		total += w
-		most = max(most, w)
-	}
+	total, most := r.meterWrites(keyID, planID, n)
 	secs := r.elapsed.Seconds()
 	t.Logf("%d shards; offered %d in %s: admitted %.0f/s; meter writes %.0f/s in all, %.0f/s on the busiest item",
 		n, r.offered, r.elapsed.Round(time.Millisecond), float64(len(r.admitted))/secs, float64(total)/secs, float64(most)/secs)

@@ -6,6 +6,7 @@ package dynamotest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -159,11 +160,7 @@ func (c *Counter) add(op, item string) {
 func (c *Counter) Items() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.items))
-	for k, v := range c.items {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.items)
 }
 
 // Get returns the calls of one operation, or of all if op is "".
@@ -184,11 +181,7 @@ func (c *Counter) Get(op string) int {
 func (c *Counter) Snapshot() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.n))
-	for k, v := range c.n {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(c.n)
 }
 
 // Reset zeroes the counts.
