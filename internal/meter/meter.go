@@ -84,7 +84,7 @@ const (
 )
 
 // frozenRetry is the Retry-After of a denial by a frozen meter item (see
-// store's resplit): the freeze lasts a few round trips.
+// store's capShards): the freeze lasts a few round trips.
 const frozenRetry = 100 * time.Millisecond
 
 // Bucket is a token bucket in GCRA terms, in µs.
@@ -330,7 +330,7 @@ func (m *Meter) take(ctx context.Context, req *Request, st *item) (Result, error
 		old := failed.Item
 		kv, ok := store.Int(old, store.AttrKeyVersion)
 		if ok && kv < 0 {
-			// Frozen while an admin change re-splits a sharded quota, for
+			// Frozen while an admin change caps a sharded key's shards, for
 			// the few milliseconds that takes: deny, and remember nothing.
 			return Result{Outcome: Throttled, RetryAfter: frozenRetry, NextToken: frozenRetry, Calls: calls}, nil
 		}

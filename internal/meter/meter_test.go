@@ -595,3 +595,35 @@ func TestShardedQuotaIsNotStranded(t *testing.T) {
 		t.Errorf("shards used %d in all, want 10", total)
 	}
 }
+
+// TestShardedDecisionTriesPastRememberedDenials: a decision may write to
+// two shards, and shards it remembers empty cost nothing and do not count,
+// so it goes on past them to a shard with a token.
+func TestShardedDecisionTriesPastRememberedDenials(t *testing.T) {
+	f := newShardedFixture(t, 4)
+	f.m.DenyTTL = 10 * time.Second
+	f.m.Rand = func() float64 { return 0 } // after home, shards in order
+	b := meter.NewBucket("tat", 0.4, 4, 0) // a token per shard, every 10 s
+	a, other := f.state(), f.state()
+	meter.SetHome(a, 0)
+	meter.SetHome(other, 0)
+	steps := []struct {
+		st    *meter.State
+		at    int64
+		want  meter.Outcome
+		calls int
+	}{
+		{a, 0, meter.Admitted, 1},               // shard 0
+		{a, 5 * second, meter.Admitted, 1},      // shard 0 remembered empty; shard 1
+		{other, 10 * second, meter.Admitted, 1}, // shard 0 again, refilled
+		// Shard 0: a write that loses; shard 1: remembered empty, free;
+		// shard 2: a token.
+		{a, 10 * second, meter.Admitted, 2},
+	}
+	for i, s := range steps {
+		res := f.take(t, s.st, t0+s.at, &b, nil)
+		if res.Outcome != s.want || res.Calls != s.calls {
+			t.Fatalf("step %d: outcome %v in %d calls, want %v in %d", i, res.Outcome, res.Calls, s.want, s.calls)
+		}
+	}
+}

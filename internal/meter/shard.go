@@ -16,10 +16,12 @@ import (
 // shards whose quota share is spent, so that no quota is stranded in one
 // shard while another denies, but past at most one more shard whose bucket
 // is empty, so that a flooded key costs at most two writes a decision.
-// Denials this instance remembers cost nothing and do not count. What sharding gives up is burst granularity (a shard
-// holds its share of the burst, so a burst aimed at one shard finds only
-// that) and some admissions while load is uneven: one shard's bucket may be
-// empty while another's has tokens, and the decision tries only two.
+// Denials this instance remembers cost nothing and do not count.
+//
+// What sharding gives up is burst granularity (a shard holds its share of
+// the burst, so a burst aimed at one shard finds only that) and some
+// admissions while load is uneven: one shard's bucket may be empty while
+// another's has tokens, and a decision writes to two at most.
 
 // takeSharded decides one request on a sharded key.
 func (m *Meter) takeSharded(ctx context.Context, req *Request, st *State) (Result, error) {
@@ -44,6 +46,7 @@ func (m *Meter) takeSharded(ctx context.Context, req *Request, st *State) (Resul
 			sub.Quota = &q
 		}
 		res, err := m.take(ctx, &sub, st.items[i])
+		wrote := res.Calls > 0
 		calls += res.Calls
 		res.Calls = calls
 		switch {
@@ -60,7 +63,7 @@ func (m *Meter) takeSharded(ctx context.Context, req *Request, st *State) (Resul
 			if retry < 0 || res.RetryAfter < retry {
 				retry = res.RetryAfter
 			}
-			if res.Calls > 0 {
+			if wrote {
 				writes++
 			}
 		}
