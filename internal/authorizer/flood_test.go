@@ -128,8 +128,8 @@ func TestFloodedKeyCostsLittle(t *testing.T) {
 
 // TestHotKeyIsSpreadOverShards runs a key allowed 1,200/s, more than one
 // DynamoDB item takes, at what DynamoDB Local serves: its plan spreads it
-// over shards, which must share the writes evenly and together admit no
-// more than the whole bucket allows.
+// over shards, which must share the writes and together admit no more
+// than the whole bucket allows.
 func TestHotKeyIsSpreadOverShards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a flood takes seconds")
@@ -150,7 +150,10 @@ func TestHotKeyIsSpreadOverShards(t *testing.T) {
 	if n != 4 {
 		t.Fatalf("a plan allowed %v/s gets %d shards, want 4", rate, n)
 	}
-	if most > total/n*3/2 {
+	// Each instance has a random home shard, so the spread is only as even
+	// as 32 instances over 4 shards fall; half the writes on one shard
+	// would take something far less likely than chance.
+	if most > total/2 {
 		t.Errorf("the busiest shard took %d of %d writes; an even spread is %d", most, total, total/n)
 	}
 }
