@@ -122,15 +122,7 @@ func TestConcurrentInstancesKeepTheRate(t *testing.T) {
 		t.Fatalf("admitted %d, want the quota of %d (the rate allows %d in 4 s)", len(admitted), quota, burst+int(4*rate))
 	}
 	slices.SortFunc(admitted, func(a, b time.Time) int { return a.Compare(b) })
-	T := time.Duration(float64(time.Second) / rate)
-	for i := range admitted {
-		for j := i + 1; j < len(admitted); j++ {
-			width := admitted[j].Sub(admitted[i])
-			if n, bound := j-i+1, burst+int(width/T); n > bound {
-				t.Fatalf("%d admissions within %s; the bucket allows %d", n, width, bound)
-			}
-		}
-	}
+	conforms(t, admitted, rate, burst)
 	span := admitted[len(admitted)-1].Sub(admitted[0])
 	// It must not under-admit much either: the quota ran out near when the
 	// rate says it should, (quota - burst) / rate = 2.8 s.

@@ -8,8 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/tollgate-dev/tollgate/internal/plans"
 )
 
 // MaxPlansPerKey is how many usage plans one key may be in, as API
@@ -269,12 +267,14 @@ func (t *Table) UpdateKey(ctx context.Context, id string, change func(*Key) erro
 // and history go afterwards, and a key id is never reused, so a crash in
 // between leaves only unreachable items.
 func (t *Table) DeleteKey(ctx context.Context, id string) error {
+	var assigned []meterRef
 	err := retrying(ctx, "delete API key "+id, func() error {
 		c, err := t.beginKeyChange(ctx, id)
 		if err != nil {
 			return err
 		}
 		k := c.key
+		assigned = c.meters
 		items := []types.TransactWriteItem{
 			{Delete: &types.Delete{Key: itemKey(KeyPK(id), skKey), ConditionExpression: aws.String("kv = :old"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(c.old)}}},
@@ -297,31 +297,45 @@ func (t *Table) DeleteKey(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := t.deletePartition(ctx, KeyPK(id)); err != nil {
+	if _, err := t.deletePartition(ctx, KeyPK(id)); err != nil {
 		return err
 	}
-	// Shards of plans the key has left are not listed anywhere: look in
-	// every shard partition a plan can have.
-	for i := plans.MaxShards - 1; i >= 0; i-- {
-		if err := t.deletePartition(ctx, ShardPK(id, i)); err != nil {
+	// Shard 0's items, those of plans the key has left included, say how
+	// many shard partitions there are; the transaction took the assigned
+	// ones, whose counts the key change read.
+	shards, err := t.deletePartition(ctx, MeterPK(id))
+	if err != nil {
+		return err
+	}
+	for _, m := range assigned {
+		shards = max(shards, m.shards)
+	}
+	for i := 1; i < shards; i++ {
+		if _, err := t.deletePartition(ctx, ShardPK(id, i)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// deletePartition removes whatever is left under pk.
-func (t *Table) deletePartition(ctx context.Context, pk string) error {
+// deletePartition removes whatever is left under pk, and returns the most
+// shards a meter item there had (1 for none).
+func (t *Table) deletePartition(ctx context.Context, pk string) (shards int, err error) {
 	in := &dynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": S(pk)},
-		ProjectionExpression:      aws.String("pk, sk"),
+		ProjectionExpression:      aws.String("pk, sk, ns"),
 	}
-	return t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error {
+	shards = 1
+	err = t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error {
+		if ns, ok := Int(item, AttrShards); ok {
+			shards = max(shards, int(ns))
+		}
 		_, err := t.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &t.Name, Key: itemKey(pk, Str(item, AttrSK))})
 		if err != nil {
 			return fmt.Errorf("delete %s %s: %w", pk, Str(item, AttrSK), err)
 		}
 		return nil
 	})
+	return shards, err
 }

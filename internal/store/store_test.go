@@ -446,13 +446,30 @@ func TestShardedPlansMoveEveryShard(t *testing.T) {
 	if err := tbl.DeleteKey(ctx, k.ID); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 4 {
-		out, err := tbl.DB.Query(ctx, &dynamodb.QueryInput{TableName: &tbl.Name, KeyConditionExpression: aws.String("pk = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": store.S(store.ShardPK(k.ID, i))}})
-		if err != nil || out.Count != 0 {
-			t.Fatalf("shard %d partition after DeleteKey: %d items, %v", i, out.Count, err)
+	empty := func(what, keyID string) {
+		t.Helper()
+		for i := range 4 {
+			out, err := tbl.DB.Query(ctx, &dynamodb.QueryInput{TableName: &tbl.Name, KeyConditionExpression: aws.String("pk = :pk"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":pk": store.S(store.ShardPK(keyID, i))}})
+			if err != nil || out.Count != 0 {
+				t.Fatalf("shard %d partition after %s: %d items, %v", i, what, out.Count, err)
+			}
 		}
 	}
+	empty("DeleteKey", k.ID)
+
+	// A key that has left the plan still has its shards' items, for usage.
+	gone, _ := mustKey(t, tbl, "gone")
+	if err := tbl.Assign(ctx, p.ID, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.Unassign(ctx, p.ID, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.DeleteKey(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	empty("leaving the plan and DeleteKey", gone.ID)
 }
 
 func TestMeterItemsPerKeyAreBounded(t *testing.T) {
