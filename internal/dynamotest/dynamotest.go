@@ -6,6 +6,8 @@ package dynamotest
 import (
 	"context"
 	"fmt"
+	"io"
+	"log"
 	"maps"
 	"net"
 	"net/http"
@@ -211,8 +213,7 @@ func NewProxy(t testing.TB) *Proxy {
 		t.Fatal(err)
 	}
 	p := &Proxy{URL: "http://" + l.Addr().String()}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
+	rp := newReverseProxy(target)
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := r.Header.Get("X-Amz-Target")
 		if i := strings.LastIndexByte(op, '.'); i >= 0 {
@@ -224,4 +225,12 @@ func NewProxy(t testing.TB) *Proxy {
 	go p.srv.Serve(l)
 	t.Cleanup(func() { p.srv.Close() })
 	return p
+}
+
+func newReverseProxy(target *url.URL) *httputil.ReverseProxy {
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
+	// A client that gave up is no news to a test.
+	rp.ErrorLog = log.New(io.Discard, "", 0)
+	return rp
 }
