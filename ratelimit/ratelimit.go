@@ -50,7 +50,44 @@ const (
 	KeyLimitExceeded   = "limitExceeded"
 	KeyRetryAfter      = "retryAfter"
 	KeyFailOpen        = "failOpen"
+
+	// Who called, when the authorizer validates JWTs (AUTH_MODE).
+	KeyAuthMethod = "authMethod" // "key" or "jwt"
+	KeyIdentity   = "identity"   // the token's identity claim, or ""
+	KeyScopes     = "scopes"     // the token's scopes, space-separated
 )
+
+// ClaimPrefix starts the context key of each claim the authorizer copies
+// from the token (JWT_CONTEXT_CLAIMS); ClaimKey names it.
+const ClaimPrefix = "claim_"
+
+// ClaimHeaderPrefix starts the request header that carries a claim;
+// ClaimHeader names it.
+const ClaimHeaderPrefix = "X-Tollgate-Claim-"
+
+// ClaimKey is the context key that carries a claim: claim_ and the claim's
+// name, with every character other than a letter, digit or underscore
+// replaced by an underscore (custom:tenant → claim_custom_tenant), so that
+// parameter mappings can name it.
+func ClaimKey(claim string) string {
+	var b strings.Builder
+	b.WriteString(ClaimPrefix)
+	for _, r := range claim {
+		if r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// ClaimHeader is the request header that carries a claim's context key:
+// X-Tollgate-Claim- and the claim's name as ClaimKey writes it, with
+// hyphens for underscores (claim_custom_tenant → X-Tollgate-Claim-custom-tenant).
+func ClaimHeader(claim string) string {
+	return ClaimHeaderPrefix + strings.ReplaceAll(strings.TrimPrefix(ClaimKey(claim), ClaimPrefix), "_", "-")
+}
 
 // Field is one context key and the request header an HTTP integration's
 // parameter mapping carries it in.
@@ -77,6 +114,9 @@ var Fields = []Field{
 	{KeyLimitExceeded, "X-Tollgate-Limit-Exceeded"},
 	{KeyRetryAfter, "X-Tollgate-Retry-After"},
 	{KeyFailOpen, "X-Tollgate-Fail-Open"},
+	{KeyAuthMethod, "X-Tollgate-Auth-Method"},
+	{KeyIdentity, "X-Tollgate-Identity"},
+	{KeyScopes, "X-Tollgate-Scopes"},
 }
 
 // Limits a request can exceed, as LimitExceeded names them.
@@ -113,6 +153,33 @@ type Decision struct {
 	// FailOpen is true when the authorizer allowed the request because it
 	// could not reach DynamoDB; nothing else is then known.
 	FailOpen bool
+
+	// AuthMethod is "jwt" when the caller presented a valid token, "key"
+	// when an API key alone identified it ("" from an authorizer older
+	// than JWT support). Identity is the token's identity claim, Scopes
+	// its scopes, and Claims the claims copied into the context
+	// (JWT_CONTEXT_CLAIMS), by their name as ClaimKey writes it without
+	// its prefix; read one with Claim.
+	AuthMethod string
+	Identity   string
+	Scopes     []string
+	Claims     map[string]string
+}
+
+// Claim returns a claim the authorizer copied into the context, by the
+// claim's name ("tenant", "custom:tenant"), or "". Names are matched as
+// header names are, without regard to case, since mapped headers lose it.
+func (d Decision) Claim(name string) string {
+	want := strings.TrimPrefix(ClaimKey(name), ClaimPrefix)
+	if v, ok := d.Claims[want]; ok {
+		return v
+	}
+	for k, v := range d.Claims {
+		if strings.EqualFold(k, want) {
+			return v
+		}
+	}
+	return ""
 }
 
 // ErrNoDecision means the request carries no decision of Tollgate's: the
@@ -122,7 +189,7 @@ var ErrNoDecision = errors.New("ratelimit: the request carries no Tollgate autho
 // FromLambda reads a decision from requestContext.authorizer.lambda of a
 // payload 2.0 event. Numbers may arrive as JSON numbers or strings.
 func FromLambda(ctx map[string]any) (Decision, error) {
-	return parse(func(key string) (string, bool) {
+	d, err := parse(func(key string) (string, bool) {
 		v, ok := ctx[key]
 		if !ok || v == nil {
 			return "", false
@@ -141,6 +208,15 @@ func FromLambda(ctx map[string]any) (Decision, error) {
 		}
 		return fmt.Sprint(v), true
 	})
+	for k, v := range ctx {
+		if name, ok := strings.CutPrefix(k, ClaimPrefix); ok && name != "" && d.APIKeyID != "" {
+			if d.Claims == nil {
+				d.Claims = map[string]string{}
+			}
+			d.Claims[name] = fmt.Sprint(v)
+		}
+	}
+	return d, err
 }
 
 // FromHeaders reads a decision from the headers Fields names.
@@ -149,13 +225,23 @@ func FromHeaders(h http.Header) (Decision, error) {
 	for _, f := range Fields {
 		index[f.Key] = f.Header
 	}
-	return parse(func(key string) (string, bool) {
+	d, err := parse(func(key string) (string, bool) {
 		vs, ok := h[http.CanonicalHeaderKey(index[key])]
 		if !ok || len(vs) == 0 {
 			return "", false
 		}
 		return vs[0], true
 	})
+	for name, vs := range h {
+		claim, ok := strings.CutPrefix(http.CanonicalHeaderKey(name), ClaimHeaderPrefix)
+		if ok && claim != "" && len(vs) > 0 && d.APIKeyID != "" {
+			if d.Claims == nil {
+				d.Claims = map[string]string{}
+			}
+			d.Claims[strings.ReplaceAll(strings.ToLower(claim), "-", "_")] = vs[0]
+		}
+	}
+	return d, err
 }
 
 // parse reads every field through get. A decision must name its key, unless
@@ -208,6 +294,16 @@ func parse(get func(string) (string, bool)) (Decision, error) {
 		d.LimitExceeded = ""
 	}
 	d.RetryAfter = seconds(num(KeyRetryAfter, 0))
+	switch d.AuthMethod = str(KeyAuthMethod); d.AuthMethod {
+	case "", "key", "jwt":
+	default:
+		errs = append(errs, fmt.Errorf("%s is %q, not \"key\" or \"jwt\"", KeyAuthMethod, d.AuthMethod))
+		d.AuthMethod = ""
+	}
+	d.Identity = str(KeyIdentity)
+	if s := str(KeyScopes); strings.TrimSpace(s) != "" {
+		d.Scopes = strings.Fields(s)
+	}
 	if len(errs) > 0 {
 		return d, fmt.Errorf("ratelimit: garbled authorizer context: %w", errors.Join(errs...))
 	}

@@ -3,8 +3,10 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -134,13 +136,13 @@ func TestParse(t *testing.T) {
 	}
 	want := Decision{APIKeyID: "key1", UsagePlanID: "plan1", RateLimit: 1, BurstLimit: 2, TokensRemaining: 1, NextTokenIn: 400 * time.Millisecond,
 		QuotaLimit: 5, QuotaRemaining: 4, QuotaPeriod: "DAY", QuotaResetAt: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)}
-	if d != want {
+	if !reflect.DeepEqual(d, want) {
 		t.Fatalf("FromLambda = %+v\nwant %+v", d, want)
 	}
 	// Strings for numbers, as a header mapping delivers them.
 	s, err := FromLambda(lambdaContext(map[string]any{"rateLimit": "1", "burstLimit": "2", "tokensRemaining": "1", "nextTokenIn": "0.4",
 		"quotaLimit": "5", "quotaRemaining": "4", "retryAfter": "0", "failOpen": "false"}))
-	if err != nil || s != want {
+	if err != nil || !reflect.DeepEqual(s, want) {
 		t.Fatalf("FromLambda with strings = %+v, %v", s, err)
 	}
 	// Absent limits mean none.
@@ -199,7 +201,7 @@ func TestFromHeaders(t *testing.T) {
 		}
 		seen[f.Header] = true
 	}
-	if len(Fields) != 14 {
+	if len(Fields) != 17 {
 		t.Errorf("%d fields: the authorizer and the mappings must agree on every one", len(Fields))
 	}
 }
@@ -289,5 +291,38 @@ func TestMiddleware(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
 	if w.Code != 200 || w.Body.String() != "hello " || len(w.Header()["RateLimit"]) != 0 {
 		t.Fatalf("no context: %d %q", w.Code, w.Body)
+	}
+}
+
+func TestCallerFields(t *testing.T) {
+	d, err := FromLambda(lambdaContext(map[string]any{"authMethod": "jwt", "identity": "auth0|5f7c", "scopes": "items:read items:write",
+		"claim_tenant": "acme", "claim_custom_tier": "gold"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.AuthMethod != "jwt" || d.Identity != "auth0|5f7c" || !reflect.DeepEqual(d.Scopes, []string{"items:read", "items:write"}) {
+		t.Fatalf("FromLambda = %+v", d)
+	}
+	if d.Claim("tenant") != "acme" || d.Claim("custom:tier") != "gold" || d.Claim("absent") != "" {
+		t.Fatalf("claims = %v", d.Claims)
+	}
+	// Through a header mapping, as the construct's DecisionHeaders maps them.
+	h := http.Header{}
+	for _, f := range Fields {
+		if v, ok := lambdaContext(map[string]any{"authMethod": "jwt", "identity": "alice", "scopes": "a"})[f.Key]; ok {
+			h.Set(f.Header, fmt.Sprint(v))
+		}
+	}
+	h.Set(ClaimHeader("custom:tier"), "gold")
+	h.Set(ClaimHeader("tenantId"), "acme")
+	d, err = FromHeaders(h)
+	if err != nil || d.Identity != "alice" || d.Claim("custom:tier") != "gold" || d.Claim("tenantId") != "acme" {
+		t.Fatalf("FromHeaders = %+v, %v", d, err)
+	}
+	if got := ClaimHeader("custom:tier"); got != "X-Tollgate-Claim-custom-tier" {
+		t.Errorf("ClaimHeader = %q", got)
+	}
+	if _, err := FromLambda(lambdaContext(map[string]any{"authMethod": "basic"})); err == nil {
+		t.Error("an unknown authMethod was accepted")
 	}
 }
