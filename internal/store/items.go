@@ -16,6 +16,7 @@ import (
 //	meter shard i of n        METER#<keyId>#<i>   P#<planId>
 //	shard i's usage history   METER#<keyId>#<i>   U#<planId>#<yyyymm>
 //	key value → key           HASH#<sha256 hex>   H
+//	identity → key            IDENT#<sha256 hex>  I
 //	usage plan                PLAN#<planId>       P
 //	plan member               PLAN#<planId>       M#<keyId>
 //	catalog entry             CATALOG             K#<keyId> or P#<planId>
@@ -26,6 +27,15 @@ import (
 // authorizer update meters and nothing else. A stage claim
 // exists only if absent, which makes "one plan per key per API stage" a
 // DynamoDB condition rather than a check that can race.
+//
+// An identity item says which key an identity (a JWT claim value, see
+// Key.Identities) belongs to; its pk holds the SHA-256 of the claim value.
+// It exists only if absent, so an identity belongs to at most one key even
+// when two keys claim it at once, and it is written in the same
+// transaction as the key's record, which moves kv: an authorizer that
+// cached the key fails its next write and reads the identity again. It
+// lives in a namespace of its own: no API key value can be looked up as an
+// identity, nor an identity as a key value.
 //
 // The meter item is the one item the authorizer writes. A plan whose keys
 // are too hot for one item spreads each over n of them, shards, each with
@@ -79,6 +89,7 @@ const (
 	skMeter     = "P#"
 	skHistory   = "U#"
 	skHash      = "H"
+	skIdentity  = "I"
 	skPlan      = "P"
 	skMember    = "M#"
 	pkCatalog   = PartitionIndex
@@ -107,8 +118,10 @@ const (
 	PartitionKey   = "KEY#"
 	PartitionMeter = "METER#"
 	PartitionHash  = "HASH#"
-	PartitionPlan  = "PLAN#"
-	PartitionIndex = "CATALOG"
+	// PartitionIdentity holds identity items: JWT claim value → key.
+	PartitionIdentity = "IDENT#"
+	PartitionPlan     = "PLAN#"
+	PartitionIndex    = "CATALOG"
 )
 
 // MeterSK is the sort key of the meter item for a key's assignment to a plan.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -35,6 +36,10 @@ type Key struct {
 	// transaction.
 	Version int64 `json:"kv"`
 	Plans   int   `json:"np"`
+	// Identities are the values of JWT_IDENTITY_CLAIM that this key
+	// meters (or, with AUTH_MODE=jwt-and-key, that may use it). Each has an
+	// identity item that points back, so an identity belongs to one key.
+	Identities []string `json:"idents,omitempty"`
 
 	// Stages maps "apiId:stage" to the plan that holds it for this key, from
 	// the key's stage claims. Not stored in the record itself.
@@ -50,19 +55,41 @@ func (t *Table) CreateKey(ctx context.Context, k *Key) error {
 	if err != nil {
 		return fmt.Errorf("create key %s: %w", k.ID, err)
 	}
+	if err := checkIdentityCount(len(k.Identities)); err != nil {
+		return err
+	}
 	hash := itemKey(hashPK(k.Hash), skHash)
 	hash["id"] = S(k.ID)
-	err = t.transact(ctx, []types.TransactWriteItem{
+	items := []types.TransactWriteItem{
 		{Put: &types.Put{Item: rec, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Put: &types.Put{Item: hash, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Put: &types.Put{Item: itemKey(pkCatalog, catalogKey+k.ID)}},
-	})
-	if err == errRetry {
-		if id, _ := t.KeyIDByHash(ctx, k.Hash); id != "" {
+	}
+	for _, ident := range k.Identities {
+		items = append(items, claimIdentity(k.ID, ident))
+	}
+	err = retrying(ctx, "create API key "+k.ID, func() error {
+		err := t.transact(ctx, items)
+		if err != errRetry {
+			return err
+		}
+		// Say which condition failed; if none did, another transaction
+		// was in the way, and trying again settles it.
+		switch id, _ := t.KeyIDByHash(ctx, k.Hash); id {
+		case "":
+		case k.ID:
+			return nil // our own write, whose answer was lost
+		default:
 			return errorf(Conflict, "an API key with this value already exists (id %s): values must be unique", id)
 		}
-		return errorf(Conflict, "API key %s already exists", k.ID)
-	}
+		if err := t.identitiesHeld(ctx, k.ID, k.Identities); err != nil {
+			return err
+		}
+		if _, err := t.Key(ctx, k.ID); err == nil {
+			return errorf(Conflict, "API key %s already exists", k.ID)
+		}
+		return errRetry
+	})
 	if err != nil {
 		return fmt.Errorf("create key %s: %w", k.ID, err)
 	}
@@ -188,7 +215,8 @@ type keyChange struct {
 	key    *Key
 	old    int64
 	meters []meterRef
-	skip   string // a plan whose meter item the caller writes itself
+	skip   string   // a plan whose meter item the caller writes itself
+	idents []string // the key's identities as read
 }
 
 func (t *Table) beginKeyChange(ctx context.Context, id string) (*keyChange, error) {
@@ -205,11 +233,14 @@ func (t *Table) beginKeyChange(ctx context.Context, id string) (*keyChange, erro
 			return nil, errRetry // frozen for a moment by capShards
 		}
 	}
-	return &keyChange{key: k, old: k.Version, meters: meters}, nil
+	return &keyChange{key: k, old: k.Version, meters: meters, idents: slices.Clone(k.Identities)}, nil
 }
 
 // items returns the record's conditional Put and the meter updates.
 func (c *keyChange) items(now int64) ([]types.TransactWriteItem, error) {
+	if err := checkIdentityCount(len(c.key.Identities)); err != nil {
+		return nil, err
+	}
 	c.key.Version = c.old + 1
 	c.key.LastUpdatedDate = now
 	rec, err := marshal(c.key, KeyPK(c.key.ID), skKey)
@@ -234,7 +265,29 @@ func (c *keyChange) items(now int64) ([]types.TransactWriteItem, error) {
 			}})
 		}
 	}
+	added, removed := c.identityChanges()
+	for _, ident := range added {
+		items = append(items, claimIdentity(c.key.ID, ident))
+	}
+	for _, ident := range removed {
+		items = append(items, releaseIdentity(c.key.ID, ident))
+	}
 	return items, nil
+}
+
+// identityChanges are the identities the change adds and removes.
+func (c *keyChange) identityChanges() (added, removed []string) {
+	for _, ident := range c.key.Identities {
+		if !slices.Contains(c.idents, ident) {
+			added = append(added, ident)
+		}
+	}
+	for _, ident := range c.idents {
+		if !slices.Contains(c.key.Identities, ident) {
+			removed = append(removed, ident)
+		}
+	}
+	return added, removed
 }
 
 // UpdateKey applies change to a key's record. change may be called more than
@@ -254,6 +307,12 @@ func (t *Table) UpdateKey(ctx context.Context, id string, change func(*Key) erro
 			return err
 		}
 		if err := t.transact(ctx, items); err != nil {
+			if added, _ := c.identityChanges(); err == errRetry && len(added) > 0 {
+				// Lost a race for an identity, or the key moved: say which.
+				if err := t.identitiesHeld(ctx, id, added); err != nil {
+					return err
+				}
+			}
 			return err
 		}
 		k = c.key
@@ -280,6 +339,9 @@ func (t *Table) DeleteKey(ctx context.Context, id string) error {
 				ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(c.old)}}},
 			{Delete: &types.Delete{Key: itemKey(hashPK(k.Hash), skHash)}},
 			{Delete: &types.Delete{Key: itemKey(pkCatalog, catalogKey+id)}},
+		}
+		for _, ident := range k.Identities {
+			items = append(items, releaseIdentity(id, ident))
 		}
 		for _, m := range c.meters {
 			for _, key := range m.keys(id) {
