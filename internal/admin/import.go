@@ -30,6 +30,7 @@ type importRow struct {
 	description string
 	enabled     bool
 	planIDs     []string
+	identities  []string        // nil: the Identities cell is empty (an existing key keeps its own)
 	existing    *store.Key      // a key with this value already, which the import overwrites
 	member      map[string]bool // the plans the existing key is in
 }
@@ -89,7 +90,7 @@ func parseImport(body string) ([]importRow, []string, *Error) {
 	}
 	for _, need := range []string{"name", "key"} {
 		if _, ok := col[need]; !ok {
-			return nil, nil, badRequest("body has no %q column: its first line must name the columns Name and Key, and may add Description, Enabled and UsagePlanIds, in any order and any case", need)
+			return nil, nil, badRequest("body has no %q column: its first line must name the columns Name and Key, and may add Description, Enabled, UsagePlanIds and Identities, in any order and any case", need)
 		}
 	}
 	get := func(fields []string, name string) string {
@@ -101,6 +102,7 @@ func parseImport(body string) ([]importRow, []string, *Error) {
 	var rows []importRow
 	var warnings []string
 	seen := map[string]int{}
+	claimed := map[string]int{} // identity → the line that lists it
 	for _, rec := range records[1:] {
 		f := rec.fields
 		if len(f) == 1 && strings.TrimSpace(f[0]) == "" {
@@ -138,6 +140,22 @@ func parseImport(body string) ([]importRow, []string, *Error) {
 				r.planIDs = append(r.planIDs, id)
 			}
 		}
+		for _, ident := range strings.Split(get(f, "identities"), ";") {
+			if ident = strings.TrimSpace(ident); ident != "" && !slices.Contains(r.identities, ident) {
+				r.identities = append(r.identities, ident)
+			}
+		}
+		if e := checkIdentities("Identities", r.identities); e != nil {
+			warn("%s", e.Message)
+			continue
+		}
+		if dup := slices.IndexFunc(r.identities, func(id string) bool { return claimed[id] != 0 }); dup >= 0 {
+			warn("identity %q is on line %d too; an identity belongs to one key", r.identities[dup], claimed[r.identities[dup]])
+			continue
+		}
+		for _, ident := range r.identities {
+			claimed[ident] = r.line
+		}
 		rows = append(rows, r)
 	}
 	return rows, warnings, nil
@@ -166,6 +184,16 @@ rows:
 			return nil, nil, err
 		}
 		r.existing = existing
+		for _, ident := range r.identities {
+			holder, err := s.Store.KeyIDByIdentity(ctx, ident)
+			if err != nil && !store.IsKind(err, store.NotFound) {
+				return nil, nil, err
+			}
+			if holder != "" && (existing == nil || holder != existing.ID) {
+				warn("identity %q already belongs to API key %s; remove it there first", ident, holder)
+				continue rows
+			}
+		}
 		stages := map[string]string{}
 		if existing != nil {
 			ids, err := s.Store.KeyPlans(ctx, existing.ID)
@@ -231,6 +259,9 @@ func importOne(ctx context.Context, s *Service, r importRow, j *journal) (string
 		before := *r.existing
 		k, err := s.Store.UpdateKey(ctx, r.existing.ID, func(k *store.Key) error {
 			k.Name, k.Description, k.Enabled = r.name, r.description, r.enabled
+			if r.identities != nil {
+				k.Identities = r.identities
+			}
 			return nil
 		})
 		if err != nil {
@@ -239,7 +270,7 @@ func importOne(ctx context.Context, s *Service, r importRow, j *journal) (string
 		j.restored = append(j.restored, &before)
 		id = k.ID
 	} else {
-		k := &store.Key{ID: keys.NewID(), Name: r.name, Description: r.description, Enabled: r.enabled, Hash: keys.Hash(r.value)}
+		k := &store.Key{ID: keys.NewID(), Name: r.name, Description: r.description, Enabled: r.enabled, Hash: keys.Hash(r.value), Identities: r.identities}
 		if err := s.Store.CreateKey(ctx, k); err != nil {
 			return "", err
 		}
@@ -274,7 +305,7 @@ func (j *journal) undo(ctx context.Context, s *Service) {
 	}
 	for _, before := range j.restored {
 		s.Store.UpdateKey(ctx, before.ID, func(k *store.Key) error {
-			k.Name, k.Description, k.Enabled = before.Name, before.Description, before.Enabled
+			k.Name, k.Description, k.Enabled, k.Identities = before.Name, before.Description, before.Enabled, before.Identities
 			return nil
 		})
 	}

@@ -3,7 +3,10 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/tollgate-dev/tollgate/internal/keys"
 	"github.com/tollgate-dev/tollgate/internal/store"
@@ -31,6 +34,9 @@ type createApiKeyInput struct {
 	Value       *string           `json:"value"`
 	CustomerID  string            `json:"customerId"`
 	Tags        map[string]string `json:"tags"`
+	// Identities is a Tollgate extension: the JWT claim values this key
+	// meters (see the README's "JWT callers").
+	Identities []string `json:"identities"`
 	// Deprecated in API Gateway; accepted so that old scripts run.
 	GenerateDistinctID *bool             `json:"generateDistinctId"`
 	StageKeys          []json.RawMessage `json:"stageKeys"`
@@ -41,6 +47,9 @@ func createApiKey(ctx context.Context, s *Service, in *createApiKeyInput) (any, 
 		return nil, badRequest("stageKeys is API Gateway's deprecated way to attach keys to stages: create the key, then add it to a usage plan with CreateUsagePlanKey")
 	}
 	if err := checkKeyFields(in.Name, in.Description, in.CustomerID, in.Tags); err != nil {
+		return nil, err
+	}
+	if err := checkIdentities("identities", in.Identities); err != nil {
 		return nil, err
 	}
 	value := ""
@@ -57,7 +66,7 @@ func createApiKey(ctx context.Context, s *Service, in *createApiKeyInput) (any, 
 	}
 	k := &store.Key{
 		ID: keys.NewID(), Name: in.Name, Description: in.Description, CustomerID: in.CustomerID,
-		Enabled: in.Enabled == nil || *in.Enabled, Tags: in.Tags, Hash: keys.Hash(value),
+		Enabled: in.Enabled == nil || *in.Enabled, Tags: in.Tags, Hash: keys.Hash(value), Identities: in.Identities,
 	}
 	if err := s.Store.CreateKey(ctx, k); err != nil {
 		return nil, err
@@ -177,8 +186,14 @@ func updateApiKey(ctx context.Context, s *Service, in *updateApiKeyInput) (any, 
 	}
 	k, err := s.Store.UpdateKey(ctx, in.APIKey, func(k *store.Key) error {
 		for i, p := range in.PatchOperations {
+			if p.Path == "/identities" {
+				if e := patchIdentities(k, i, p); e != nil {
+					return e
+				}
+				continue
+			}
 			if p.Op != "replace" {
-				return badRequest("patchOperations[%d]: UpdateApiKey supports op replace, not %q", i, p.Op)
+				return badRequest("patchOperations[%d]: UpdateApiKey supports op replace, not %q (add and remove are for /identities)", i, p.Op)
 			}
 			v, e := p.value(i)
 			if e != nil {
@@ -198,7 +213,7 @@ func updateApiKey(ctx context.Context, s *Service, in *updateApiKeyInput) (any, 
 			case "/value":
 				return badRequest("patchOperations[%d]: a key's value cannot change; create a new key instead", i)
 			default:
-				return badRequest("patchOperations[%d]: UpdateApiKey cannot change %q; it changes /name, /description, /enabled and /customerId", i, p.Path)
+				return badRequest("patchOperations[%d]: UpdateApiKey cannot change %q; it changes /name, /description, /enabled and /customerId, and adds to or removes from /identities", i, p.Path)
 			}
 		}
 		if e := checkKeyFields(k.Name, k.Description, k.CustomerID, k.Tags); e != nil {
@@ -225,4 +240,65 @@ func deleteApiKey(ctx context.Context, s *Service, in *deleteApiKeyInput) (any, 
 		return nil, err
 	}
 	return Empty{}, nil
+}
+
+// maxIdentity bounds one identity, in characters. OIDC's sub is at most
+// 255 ASCII characters; other claims may be longer.
+const maxIdentity = 1024
+
+// checkIdentity checks one claim value: it must be matched exactly, so
+// whitespace at its ends or control characters are taken for mistakes.
+func checkIdentity(field, v string) *Error {
+	switch {
+	case v == "":
+		return badRequest("%s is empty: an identity is the value of the token's identity claim (JWT_IDENTITY_CLAIM, sub by default)", field)
+	case strings.TrimSpace(v) != v:
+		return badRequest("%s %q has whitespace at an end: identities are matched exactly against the claim's value", field, v)
+	case strings.ContainsFunc(v, unicode.IsControl):
+		return badRequest("%s has a control character: claim values have none", field)
+	}
+	return checkLength(field, v, maxIdentity)
+}
+
+func checkIdentities(field string, ids []string) *Error {
+	if len(ids) > store.MaxIdentities {
+		return errorf(LimitExceeded, "%s lists %d identities; a key may have at most %d: for many callers per plan, meter a claim they share (JWT_IDENTITY_CLAIM), such as a tenant id", field, len(ids), store.MaxIdentities)
+	}
+	for i, v := range ids {
+		if e := checkIdentity(fmt.Sprintf("%s[%d]", field, i), v); e != nil {
+			return e
+		}
+		if slices.Contains(ids[:i], v) {
+			return badRequest("%s lists %q twice", field, v)
+		}
+	}
+	return nil
+}
+
+// patchIdentities applies add or remove /identities. Adding an identity
+// the key has changes nothing, so a retried add converges; removing one it
+// lacks is an error, so that a mistyped removal does not pass for one.
+func patchIdentities(k *store.Key, i int, p PatchOperation) *Error {
+	v, e := p.value(i)
+	if e != nil {
+		return e
+	}
+	if e := checkIdentity(fmt.Sprintf("patchOperations[%d].value", i), v); e != nil {
+		return e
+	}
+	switch p.Op {
+	case "add":
+		if !slices.Contains(k.Identities, v) {
+			k.Identities = append(k.Identities, v)
+		}
+	case "remove":
+		n := len(k.Identities)
+		k.Identities = slices.DeleteFunc(k.Identities, func(s string) bool { return s == v })
+		if len(k.Identities) == n {
+			return errorf(NotFound, "API key %s has no identity %q; its identities are %q", k.ID, v, k.Identities)
+		}
+	default:
+		return badRequest("patchOperations[%d]: /identities takes op add or remove, one identity each, not %q", i, p.Op)
+	}
+	return nil
 }

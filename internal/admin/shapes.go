@@ -28,13 +28,16 @@ type ApiKey struct {
 	LastUpdatedDate string            `json:"lastUpdatedDate"`
 	StageKeys       []string          `json:"stageKeys"`
 	Tags            map[string]string `json:"tags,omitempty"`
+	// Identities is a Tollgate extension: the JWT claim values the key
+	// meters.
+	Identities []string `json:"identities,omitempty"`
 }
 
 func apiKey(k *store.Key) ApiKey {
 	return ApiKey{
 		ID: k.ID, Name: k.Name, CustomerID: k.CustomerID, Description: k.Description, Enabled: k.Enabled,
 		CreatedDate: isoTime(k.CreatedDate), LastUpdatedDate: isoTime(k.LastUpdatedDate),
-		StageKeys: []string{}, Tags: k.Tags,
+		StageKeys: []string{}, Tags: k.Tags, Identities: k.Identities,
 	}
 }
 
