@@ -63,10 +63,12 @@ bench: deps $(TOOLS)/dynamolocal ## Run the benchmarks (5 to 10 minutes) and pri
 		$(GO) test -run "^$$" -bench "^BenchmarkColdStart$$" -benchtime=5x ./internal/lambdatest' \
 		| tee .tollgate/bench.txt | $(GO) run ./cmd/benchtable
 
-fuzz: deps $(TOOLS)/dynamolocal ## Fuzz key and event parsing for FUZZTIME each (default 30s)
+fuzz: deps $(TOOLS)/dynamolocal ## Fuzz key, event and token parsing for FUZZTIME each (default 30s)
 	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(FUZZTIME) ./internal/keys
 	$(TOOLS)/dynamolocal -- $(GO) test -run '^$$' -fuzz '^FuzzInvoke$$' -fuzztime $(FUZZTIME) ./internal/authorizer
 	$(TOOLS)/dynamolocal -- $(GO) test -run '^$$' -fuzz '^FuzzAuthorize$$' -fuzztime $(FUZZTIME) ./internal/authorizer
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/jwtauth
+	$(TOOLS)/dynamolocal -- $(GO) test -run '^$$' -fuzz '^FuzzInvokeJWT$$' -fuzztime $(FUZZTIME) ./internal/authorizer
 
 build: ## Cross-compile every function to dist/<fn>/bootstrap (provided.al2023, arm64)
 	@for fn in $(FUNCTIONS); do \

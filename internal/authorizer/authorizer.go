@@ -1,13 +1,16 @@
 // Package authorizer is Tollgate's HTTP API (payload 2.0) Lambda authorizer:
-// it finds the request's API key, the key's usage plan for the request's
-// API stage, and admits or denies the request against that plan's throttle
-// and quota, exactly, with one conditional DynamoDB write.
+// it finds the request's API key (by its value, or by the identity of the
+// JWT it carries), the key's usage plan for the request's API stage, and
+// admits or denies the request against that plan's throttle and quota,
+// exactly, with one conditional DynamoDB write.
 //
 // The whole decision is in this file, in the order it happens:
 //
-//  1. take the key from the request; a missing or malformed key is denied
-//     without a DynamoDB call;
-//  2. find the key's record by the SHA-256 of its value (cached);
+//  1. take the credentials AUTH_MODE asks for: the key, or a JWT (checked
+//     by package jwtauth), or both; missing, malformed or invalid ones are
+//     denied without a DynamoDB call;
+//  2. find the key's record by the SHA-256 of its value, or of the token's
+//     identity (cached); a key with identities admits only their tokens;
 //  3. find the plan that covers the request's apiId:stage for this key
 //     (cached), and its limits for the route;
 //  4. meter the request: one conditional UpdateItem on the key's meter
@@ -28,10 +31,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/tollgate-dev/tollgate/internal/keys"
+	"github.com/tollgate-dev/tollgate/internal/jwtauth"
 	"github.com/tollgate-dev/tollgate/internal/meter"
 	"github.com/tollgate-dev/tollgate/internal/plans"
 	"github.com/tollgate-dev/tollgate/internal/store"
+	"github.com/tollgate-dev/tollgate/ratelimit"
 )
 
 // Reasons for a decision, as logged and counted.
@@ -46,6 +50,18 @@ const (
 	ReasonQuotaExceeded  = "quota_exceeded"
 	ReasonError          = "error"
 	ReasonMalformedEvent = "malformed_event"
+
+	// With JWTs (AUTH_MODE other than key).
+	ReasonMissingToken     = jwtauth.MissingToken
+	ReasonMalformedToken   = jwtauth.MalformedToken
+	ReasonInvalidSignature = jwtauth.InvalidSignature
+	ReasonExpiredToken     = jwtauth.ExpiredToken
+	ReasonNotYetValid      = jwtauth.NotYetValid
+	ReasonWrongIssuer      = jwtauth.WrongIssuer
+	ReasonWrongAudience    = jwtauth.WrongAudience
+	ReasonMissingScope     = jwtauth.MissingScope
+	ReasonUnknownIdentity  = "unknown_identity"  // no key has the token's identity
+	ReasonIdentityMismatch = "identity_mismatch" // the key has identities, and not the token's
 )
 
 // Authorizer decides requests. Like a Lambda execution environment it makes
@@ -63,6 +79,9 @@ type Authorizer struct {
 	cache   cache
 	metrics json.RawMessage
 	decoder decoder
+
+	tokens    *jwtauth.Verifier // nil with AUTH_MODE=key
+	claimKeys []string          // the context keys of JWT_CONTEXT_CLAIMS
 }
 
 // New returns an Authorizer over db. Build db with Instrument among its
@@ -76,7 +95,13 @@ func New(cfg Config, db store.API, clock func() time.Time, log *slog.Logger) *Au
 		log:     log,
 		cache:   newCache(cfg.CacheSize),
 		metrics: metricDirectives(cfg.MetricsNamespace),
-		decoder: newDecoder(cfg.KeySource),
+		decoder: newDecoder(cfg),
+	}
+	if cfg.readsTokens() {
+		a.tokens = jwtauth.New(cfg.JWT, clock, log)
+		for _, c := range cfg.JWT.ContextClaims {
+			a.claimKeys = append(a.claimKeys, ratelimit.ClaimKey(c))
+		}
 	}
 	a.meter.OnCompactError = func(err error) {
 		a.log.Warn("usage housekeeping failed; it is retried on the next day's first request", "error", err.Error())
@@ -94,7 +119,7 @@ func (a *Authorizer) Invoke(ctx context.Context, payload []byte) ([]byte, error)
 		return []byte(`{"isAuthorized":false}`), nil
 	}
 	d := a.run(ctx, &req)
-	return d.appendResponse(make([]byte, 0, 512)), nil
+	return d.appendResponse(make([]byte, 0, 512), a.claimKeys), nil
 }
 
 // Authorize decides one request.
@@ -113,13 +138,13 @@ type Summary struct {
 
 // Decide is Authorize, also returning the decision's Summary.
 func (a *Authorizer) Decide(ctx context.Context, ev events.APIGatewayV2CustomAuthorizerV2Request) (events.APIGatewayV2CustomAuthorizerSimpleResponse, Summary) {
-	req := a.cfg.KeySource.newRequest(&ev)
+	req := a.cfg.newRequest(&ev)
 	d := a.run(ctx, &req)
 	sum := Summary{Reason: d.reason, PlanID: d.planID}
 	if d.key != nil {
 		sum.KeyID = d.key.ID
 	}
-	return d.response(), sum
+	return d.response(a.claimKeys), sum
 }
 
 // run decides and logs one request.
@@ -140,7 +165,9 @@ func (a *Authorizer) run(ctx context.Context, req *request) decision {
 type decision struct {
 	allow      bool
 	reason     string
+	detail     string // why a token was refused, for the log
 	err        error
+	token      *jwtauth.Token // the token that identified the caller, if any
 	key        *store.Key
 	planID     string
 	limits     limits
@@ -150,34 +177,33 @@ type decision struct {
 }
 
 func (a *Authorizer) decide(ctx context.Context, r *request) decision {
-	// 1. The key. Garbage costs no DynamoDB call.
-	value := r.value
-	if value == "" {
-		return decision{reason: ReasonMissingKey}
-	}
-	if keys.Check(value) != nil {
-		return decision{reason: ReasonMalformedKey}
+	// 1. The credentials. Garbage costs no network and no DynamoDB call.
+	c, d, ok := a.credentials(ctx, r)
+	if !ok {
+		return d
 	}
 	now := a.now()
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Deadline)
 	defer cancel()
-	hash := keys.Hash(value)
 	stage := plans.StageKey(r.apiID, r.stage)
 
 	var fresh staleness // what to reload before trusting the cache
 	for round := 0; round < 3; round++ {
 		// 2. The key's record and stage claims.
-		k, err := a.key(ctx, hash, stage, now, fresh&reloadKey != 0)
+		k, err := a.key(ctx, c.lookup, stage, now, fresh&reloadKey != 0)
 		if err != nil {
-			return a.failed(decision{}, err)
+			return a.failed(decision{token: c.token}, err)
 		}
-		d := decision{key: k.key}
+		d := decision{key: k.key, token: c.token}
 		switch {
 		case k.key == nil:
-			d.reason = ReasonUnknownKey
+			d.reason = c.unknown()
 			return d
 		case !k.key.Enabled:
 			d.reason = ReasonDisabledKey
+			return d
+		case !c.mayUse(k.key):
+			d.reason = c.mismatch()
 			return d
 		}
 

@@ -252,6 +252,7 @@ func TestAllowContext(t *testing.T) {
 		"rateLimit": 10.0, "burstLimit": 5, "tokensRemaining": int64(4), "nextTokenIn": 0.1,
 		"quotaLimit": int64(100), "quotaRemaining": int64(99), "quotaPeriod": "MONTH", "quotaResetAt": "2025-07-01T00:00:00Z",
 		"limitExceeded": "", "retryAfter": 0.0, "failOpen": false,
+		"authMethod": "key", "identity": "", "scopes": "",
 	}
 	for k, v := range want {
 		if resp.Context[k] != v {

@@ -23,13 +23,14 @@ const (
 )
 
 type cache struct {
-	size  int
-	keys  map[string]*keyEntry // by the value's hash
-	plans map[string]*planEntry
+	size   int
+	keys   map[string]*keyEntry // by the value's hash
+	idents map[string]*keyEntry // by the identity's hash
+	plans  map[string]*planEntry
 }
 
 func newCache(size int) cache {
-	return cache{size: size, keys: map[string]*keyEntry{}, plans: map[string]*planEntry{}}
+	return cache{size: size, keys: map[string]*keyEntry{}, idents: map[string]*keyEntry{}, plans: map[string]*planEntry{}}
 }
 
 type keyEntry struct {
@@ -53,21 +54,26 @@ func (e *keyEntry) state(p *store.Plan) *meter.State {
 	return st
 }
 
-// key returns the cached key for a value's hash, reading it when forced,
-// when it is not cached, or when it denies and is older than DenyTTL.
-func (a *Authorizer) key(ctx context.Context, hash, stage string, now int64, force bool) (*keyEntry, error) {
-	e := a.cache.keys[hash]
+// key returns the cached key for a value's hash or an identity, reading
+// it when forced, when it is not cached, or when it denies and is older
+// than DenyTTL.
+func (a *Authorizer) key(ctx context.Context, l keyLookup, stage string, now int64, force bool) (*keyEntry, error) {
+	entries, load, by := a.cache.keys, a.dir.KeyByHash, l.hash
+	if l.identity != "" {
+		entries, load, by = a.cache.idents, a.dir.KeyByIdentity, l.identity
+	}
+	e := entries[l.hash]
 	if e != nil && !force && !(e.denies(stage) && now-e.loadedAt >= a.cfg.DenyTTL.Microseconds()) {
 		return e, nil
 	}
-	k, err := a.dir.KeyByHash(ctx, hash)
+	k, err := load(ctx, by)
 	if err != nil && !store.IsKind(err, store.NotFound) {
 		return nil, err
 	}
 	if e == nil {
 		e = &keyEntry{}
-		evictOne(a.cache.keys, a.cache.size)
-		a.cache.keys[hash] = e
+		evictOne(entries, a.cache.size)
+		entries[l.hash] = e
 	}
 	if k == nil || e.key == nil || e.key.ID != k.ID {
 		// A value deleted and issued again is another key with other items.

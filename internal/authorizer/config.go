@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/jwtauth"
 )
 
 // Config is the authorizer's configuration. FromEnv reads it from the
@@ -12,6 +14,12 @@ import (
 type Config struct {
 	Table     string
 	KeySource KeySource
+	// Auth says what a request must carry: an API key, a JWT, or both
+	// (AUTH_MODE). JWT says how tokens are validated, and TokenSource where
+	// requests carry them.
+	Auth        AuthMode
+	TokenSource KeySource
+	JWT         jwtauth.Config
 	// PassOnLimit allows throttled and over-quota requests, marking them in
 	// the context, so that a backend can answer a real 429 (ON_LIMIT=pass).
 	PassOnLimit bool
@@ -36,7 +44,24 @@ type Config struct {
 	MetricsNamespace string
 }
 
-// KeySource says where requests carry their API key.
+// AuthMode is what identifies a caller (AUTH_MODE).
+type AuthMode string
+
+// Modes, as the README's "JWT callers" describes them.
+const (
+	// AuthKey: an API key, as API Gateway's usage plans take it.
+	AuthKey AuthMode = "key"
+	// AuthJWT: a valid JWT, whose identity claim belongs to a key.
+	AuthJWT AuthMode = "jwt"
+	// AuthJWTAndKey: a valid JWT and an API key; the key is metered, and
+	// if it has identities the token's must be one of them.
+	AuthJWTAndKey AuthMode = "jwt-and-key"
+	// AuthJWTOrKey: a request with a token is decided as in AuthJWT, one
+	// without as in AuthKey.
+	AuthJWTOrKey AuthMode = "jwt-or-key"
+)
+
+// KeySource says where requests carry their API key (or their token).
 type KeySource struct {
 	Query bool   // a query string parameter, case-sensitive; otherwise a header
 	Name  string // lowercase for headers
@@ -52,6 +77,9 @@ func (s KeySource) String() string {
 // Defaults, as the README documents them.
 var Defaults = Config{
 	KeySource:        KeySource{Name: "x-api-key"},
+	Auth:             AuthKey,
+	TokenSource:      KeySource{Name: "authorization"},
+	JWT:              jwtauth.Defaults,
 	Deadline:         time.Second,
 	DenyTTL:          time.Second,
 	CacheSize:        10000,
@@ -68,13 +96,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("TABLE_NAME is not set: set it to the Tollgate table's name")
 	}
 	if v := getenv("API_KEY_SOURCE"); v != "" {
-		where, name, ok := strings.Cut(v, ":")
-		if !ok || name == "" || (where != "header" && where != "query") {
-			return c, fmt.Errorf("API_KEY_SOURCE=%q: want header:<name> or query:<name>, e.g. header:x-api-key", v)
-		}
-		c.KeySource = KeySource{Query: where == "query", Name: name}
-		if !c.KeySource.Query {
-			c.KeySource.Name = strings.ToLower(name)
+		var err error
+		if c.KeySource, err = parseSource("API_KEY_SOURCE", v, "x-api-key"); err != nil {
+			return c, err
 		}
 	}
 	switch v := getenv("ON_LIMIT"); v {
@@ -118,7 +142,47 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if v := getenv("METRICS_NAMESPACE"); v != "" {
 		c.MetricsNamespace = v
 	}
-	return c, nil
+	return c, c.readAuth(getenv)
+}
+
+// readAuth reads AUTH_MODE and, unless it is key, how to find and check
+// tokens.
+func (c *Config) readAuth(getenv func(string) string) error {
+	switch v := AuthMode(getenv("AUTH_MODE")); v {
+	case "", AuthKey:
+		return nil
+	case AuthJWT, AuthJWTAndKey, AuthJWTOrKey:
+		c.Auth = v
+	default:
+		return fmt.Errorf("AUTH_MODE=%q: want key (an API key), jwt (a JWT whose identity belongs to a key), jwt-and-key (both) or jwt-or-key (a JWT if the request has one, else a key)", v)
+	}
+	if v := getenv("JWT_SOURCE"); v != "" {
+		var err error
+		if c.TokenSource, err = parseSource("JWT_SOURCE", v, "authorization"); err != nil {
+			return err
+		}
+	}
+	if c.TokenSource == c.KeySource {
+		return fmt.Errorf("JWT_SOURCE and API_KEY_SOURCE are both %s: a request carries its token and its key in different places", c.KeySource)
+	}
+	var err error
+	c.JWT, err = jwtauth.FromEnv(getenv)
+	c.JWT.CacheSize = c.CacheSize
+	return err
+}
+
+// parseSource reads header:<name> or query:<name>. Header names are
+// matched without regard to case, so they are kept lowercase.
+func parseSource(variable, v, example string) (KeySource, error) {
+	where, name, ok := strings.Cut(v, ":")
+	if !ok || name == "" || (where != "header" && where != "query") {
+		return KeySource{}, fmt.Errorf("%s=%q: want header:<name> or query:<name>, e.g. header:%s", variable, v, example)
+	}
+	s := KeySource{Query: where == "query", Name: name}
+	if !s.Query {
+		s.Name = strings.ToLower(name)
+	}
+	return s, nil
 }
 
 func duration(getenv func(string) string, name string, def, least time.Duration) (time.Duration, error) {

@@ -2,6 +2,7 @@ package authorizer
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 // request is what a decision reads of an event.
 type request struct {
 	value     string // the API key, "" if none
+	token     string // the token's header or parameter as sent, "" if none or not read (AUTH_MODE=key)
 	apiID     string
 	stage     string
 	routeKey  string
@@ -18,14 +20,23 @@ type request struct {
 }
 
 // newRequest reads a decoded event.
-func (s KeySource) newRequest(ev *events.APIGatewayV2CustomAuthorizerV2Request) request {
-	keys := ev.Headers
-	if s.Query {
-		keys = ev.QueryStringParameters
+func (c *Config) newRequest(ev *events.APIGatewayV2CustomAuthorizerV2Request) request {
+	from := func(s KeySource) string {
+		if s.Query {
+			return s.lookup(ev.QueryStringParameters)
+		}
+		return s.lookup(ev.Headers)
 	}
-	return request{value: s.lookup(keys), apiID: ev.RequestContext.APIID, stage: ev.RequestContext.Stage,
+	r := request{value: from(c.KeySource), apiID: ev.RequestContext.APIID, stage: ev.RequestContext.Stage,
 		routeKey: ev.RouteKey, requestID: ev.RequestContext.RequestID}
+	if c.readsTokens() {
+		r.token = from(c.TokenSource)
+	}
+	return r
 }
+
+// readsTokens reports whether requests are read for a token.
+func (c *Config) readsTokens() bool { return c.Auth != AuthKey && c.Auth != "" }
 
 // lookup finds the key in headers or query parameters. Header names are
 // matched without regard to case, as HTTP requires; query parameters
@@ -43,13 +54,16 @@ func (s KeySource) lookup(m map[string]string) string {
 }
 
 // A decoder turns an event's JSON into a request, decoding only what the
-// request holds: of the headers, only the key's. Most of a decision's
-// allocations were the header map, so the decoder's type is a struct
-// built for the configured header, whose one field encoding/json fills
-// from the header of that name, matched without regard to case.
+// request holds: of the headers, only the key's (and the token's). Most of
+// a decision's allocations were the header map, so the decoder's type is a
+// struct built for the configured headers, whose fields encoding/json fills
+// from the headers of those names, matched without regard to case.
 type decoder struct {
-	typ reflect.Type
-	src KeySource
+	typ        reflect.Type
+	key, token KeySource // token.Name is "" when tokens are not read
+	headers    int       // the field holding headers, or -1
+	query      int       // the field holding query parameters, or -1
+	inHeaders  [2]int    // the key's and the token's fields within a headers struct, or -1
 }
 
 type requestContext struct {
@@ -58,19 +72,41 @@ type requestContext struct {
 	RequestID string `json:"requestId"`
 }
 
-func newDecoder(src KeySource) decoder {
-	keys, tag := reflect.TypeFor[map[string]string](), `json:"queryStringParameters"`
-	if !src.Query {
-		tag = `json:"headers"`
-		if jsonName(src.Name) {
-			keys = reflect.StructOf([]reflect.StructField{{Name: "Key", Type: reflect.TypeFor[string](), Tag: reflect.StructTag(`json:"` + src.Name + `"`)}})
+func newDecoder(c Config) decoder {
+	d := decoder{key: c.KeySource, headers: -1, query: -1, inHeaders: [2]int{-1, -1}}
+	if c.readsTokens() {
+		d.token = c.TokenSource
+	}
+	fields := []reflect.StructField{
+		{Name: "RouteKey", Type: reflect.TypeFor[string](), Tag: `json:"routeKey"`},
+		{Name: "RequestContext", Type: reflect.TypeFor[requestContext](), Tag: `json:"requestContext"`},
+	}
+	var named []reflect.StructField // one field per header read
+	asMap := false
+	for i, s := range []KeySource{d.key, d.token} {
+		switch {
+		case s.Name == "":
+		case s.Query:
+			if d.query < 0 {
+				d.query = len(fields)
+				fields = append(fields, reflect.StructField{Name: "Query", Type: reflect.TypeFor[map[string]string](), Tag: `json:"queryStringParameters"`})
+			}
+		default:
+			d.inHeaders[i] = len(named)
+			named = append(named, reflect.StructField{Name: fmt.Sprint("H", i), Type: reflect.TypeFor[string](), Tag: reflect.StructTag(`json:"` + s.Name + `"`)})
+			asMap = asMap || !jsonName(s.Name)
 		}
 	}
-	return decoder{src: src, typ: reflect.StructOf([]reflect.StructField{
-		{Name: "RouteKey", Type: reflect.TypeFor[string](), Tag: `json:"routeKey"`},
-		{Name: "Keys", Type: keys, Tag: reflect.StructTag(tag)},
-		{Name: "RequestContext", Type: reflect.TypeFor[requestContext](), Tag: `json:"requestContext"`},
-	})}
+	if len(named) > 0 {
+		headers := reflect.StructOf(named)
+		if asMap {
+			headers = reflect.TypeFor[map[string]string]()
+		}
+		d.headers = len(fields)
+		fields = append(fields, reflect.StructField{Name: "Headers", Type: headers, Tag: `json:"headers"`})
+	}
+	d.typ = reflect.StructOf(fields)
+	return d
 }
 
 func (d decoder) decode(payload []byte) (request, error) {
@@ -79,12 +115,21 @@ func (d decoder) decode(payload []byte) (request, error) {
 		return request{}, err
 	}
 	e := v.Elem()
-	rc := e.Field(2).Addr().Interface().(*requestContext)
+	rc := e.Field(1).Addr().Interface().(*requestContext)
 	r := request{routeKey: e.Field(0).String(), apiID: rc.APIID, stage: rc.Stage, requestID: rc.RequestID}
-	if keys := e.Field(1); keys.Kind() == reflect.Struct {
-		r.value = keys.Field(0).String()
-	} else {
-		r.value = d.src.lookup(keys.Interface().(map[string]string))
+	get := func(s KeySource, i int) string {
+		if s.Query {
+			return s.lookup(e.Field(d.query).Interface().(map[string]string))
+		}
+		h := e.Field(d.headers)
+		if h.Kind() == reflect.Struct {
+			return h.Field(d.inHeaders[i]).String()
+		}
+		return s.lookup(h.Interface().(map[string]string))
+	}
+	r.value = get(d.key, 0)
+	if d.token.Name != "" {
+		r.token = get(d.token, 1)
 	}
 	return r, nil
 }

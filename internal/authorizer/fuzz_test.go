@@ -2,6 +2,9 @@ package authorizer_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -89,6 +92,44 @@ func FuzzAuthorize(f *testing.F) {
 		resp := a.Authorize(context.Background(), ev)
 		if resp.IsAuthorized && (key != value || !strings.EqualFold(header, "x-api-key") || apiID != "api1" || stage != "prod") {
 			t.Fatalf("allowed %q=%q on %s:%s", header, key, apiID, stage)
+		}
+	})
+}
+
+// FuzzInvokeJWT feeds raw payloads to an authorizer in jwt-or-key mode:
+// only the issuer's token for the key's identity, or the key's value, is
+// ever allowed, and a payload is never an error or a panic.
+func FuzzInvokeJWT(f *testing.F) {
+	fx := setup(f)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader) // each fuzz worker makes one: RSA would take long
+	iss := fx.issuerWith(key)
+	plan := fx.newPlan(plans.Plan{Throttle: throttle(1e6, 1e6)})
+	_, value := fx.newKeyWith(plan, "alice")
+	tok := token(f, iss, map[string]any{"sub": "alice"})
+	a := fx.authorizer(jwtMode(authorizer.AuthJWTOrKey, iss))
+	withTok, _ := json.Marshal(withToken("", tok))
+	withKey, _ := json.Marshal(request(value))
+	parts := strings.Split(tok, ".")
+	for _, seed := range []string{
+		string(withTok), string(withKey),
+		strings.Replace(string(withTok), parts[2][:8], "AAAAAAAA", 1),
+		strings.Replace(string(withTok), "Bearer ", "", 1),
+		`{"headers":{"authorization":"Bearer "}}`, `{"headers":{"Authorization":1}}`,
+		`{"headers":{"authorization":"` + parts[0] + "." + parts[1] + `."}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		out, err := a.Invoke(context.Background(), payload)
+		if err != nil {
+			t.Fatalf("Invoke returned an error: %v", err)
+		}
+		var resp events.APIGatewayV2CustomAuthorizerSimpleResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatalf("Invoke returned %q", out)
+		}
+		if resp.IsAuthorized && !strings.Contains(string(payload), parts[2]) && !strings.Contains(string(payload), value) {
+			t.Fatalf("allowed a request with neither the token nor the key: %s", payload)
 		}
 	})
 }

@@ -31,12 +31,19 @@ type fields struct {
 	limitedBy                 string
 	retryAfter                float64
 	failOpen                  bool
+	authMethod                string // "key" or "jwt"
+	identity, scopes          string
+	claims                    []string // JWT_CONTEXT_CLAIMS' values, or nil for all ""
 }
 
 func (d *decision) fields() fields {
 	f := fields{planID: d.planID, tokens: -1, quotaLimit: -1, quotaLeft: -1, limitedBy: d.limitedBy, failOpen: d.failedOpen}
 	if d.key != nil {
 		f.keyID, f.customerID = d.key.ID, d.key.CustomerID
+	}
+	f.authMethod = "key"
+	if t := d.token; t != nil {
+		f.authMethod, f.identity, f.scopes, f.claims = "jwt", t.Identity, t.Scopes, t.Claims
 	}
 	if d.failedOpen {
 		return f
@@ -57,23 +64,36 @@ func (d *decision) fields() fields {
 	return f
 }
 
-// response is the simple response API Gateway expects.
-func (d *decision) response() events.APIGatewayV2CustomAuthorizerSimpleResponse {
+// response is the simple response API Gateway expects. claimKeys are the
+// context keys of JWT_CONTEXT_CLAIMS, set on every allow like every key.
+func (d *decision) response(claimKeys []string) events.APIGatewayV2CustomAuthorizerSimpleResponse {
 	if !d.allow {
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}
 	}
 	f := d.fields()
-	return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: map[string]any{
+	ctx := map[string]any{
 		ratelimit.KeyAPIKeyID: f.keyID, ratelimit.KeyUsagePlanID: f.planID, ratelimit.KeyCustomerID: f.customerID,
 		ratelimit.KeyRateLimit: f.rate, ratelimit.KeyBurstLimit: f.burst, ratelimit.KeyTokensRemaining: f.tokens, ratelimit.KeyNextTokenIn: f.nextToken,
 		ratelimit.KeyQuotaLimit: f.quotaLimit, ratelimit.KeyQuotaRemaining: f.quotaLeft, ratelimit.KeyQuotaPeriod: f.period, ratelimit.KeyQuotaResetAt: f.resetAt,
 		ratelimit.KeyLimitExceeded: f.limitedBy, ratelimit.KeyRetryAfter: f.retryAfter, ratelimit.KeyFailOpen: f.failOpen,
-	}}
+		ratelimit.KeyAuthMethod: f.authMethod, ratelimit.KeyIdentity: f.identity, ratelimit.KeyScopes: f.scopes,
+	}
+	for i, k := range claimKeys {
+		ctx[k] = f.claim(i)
+	}
+	return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: ctx}
+}
+
+func (f *fields) claim(i int) string {
+	if i < len(f.claims) {
+		return f.claims[i]
+	}
+	return ""
 }
 
 // appendResponse appends the response as JSON, as json.Marshal would write
 // response() but without building the map: this is every decision's path.
-func (d *decision) appendResponse(b []byte) []byte {
+func (d *decision) appendResponse(b []byte, claimKeys []string) []byte {
 	if !d.allow {
 		return append(b, `{"isAuthorized":false}`...)
 	}
@@ -94,6 +114,12 @@ func (d *decision) appendResponse(b []byte) []byte {
 	b = appendFloat(b, ratelimit.KeyRetryAfter, f.retryAfter)
 	b = append(b, `,"`+ratelimit.KeyFailOpen+`":`...)
 	b = strconv.AppendBool(b, f.failOpen)
+	b = appendString(b, ratelimit.KeyAuthMethod, f.authMethod, true)
+	b = appendString(b, ratelimit.KeyIdentity, f.identity, true)
+	b = appendString(b, ratelimit.KeyScopes, f.scopes, true)
+	for i, k := range claimKeys {
+		b = appendString(b, k, f.claim(i), true)
+	}
 	return append(b, "}}"...)
 }
 
@@ -189,6 +215,16 @@ func (a *Authorizer) logDecision(ctx context.Context, r *request, d *decision, s
 	)
 	if d.key != nil {
 		attrs = append(attrs, slog.String("apiKeyId", d.key.ID))
+	}
+	if a.tokens != nil {
+		method := "key"
+		if d.token != nil {
+			method = "jwt"
+		}
+		attrs = append(attrs, slog.String("authMethod", method))
+		if d.detail != "" {
+			attrs = append(attrs, slog.String("detail", d.detail))
+		}
 	}
 	if d.limitedBy != "" {
 		attrs = append(attrs, slog.String("limitExceeded", d.limitedBy))

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-dev/tollgate/internal/jwtauth"
 	"github.com/tollgate-dev/tollgate/internal/meter"
 	"github.com/tollgate-dev/tollgate/internal/store"
 )
@@ -25,10 +26,13 @@ func TestAppendResponseIsJSONOfResponse(t *testing.T) {
 			limits: limits{bucket: &b, rate: 1e-7, burst: 1},
 			res:    meter.Result{RetryAfter: 1500 * time.Millisecond}},
 		{allow: true, failedOpen: true, reason: ReasonError},
+		{allow: true, key: &store.Key{ID: "k4"}, planID: "p4", token: &jwtauth.Token{Identity: odd, Scopes: "items:read openid", Claims: []string{"acme", odd}}},
+		{allow: true, key: &store.Key{ID: "k5"}, planID: "p5", token: &jwtauth.Token{Identity: "bob"}}, // claims absent
 	}
+	claimKeys := []string{"claim_tenant", "claim_custom_tier"}
 	for i, d := range decisions {
-		want, _ := json.Marshal(d.response())
-		got := d.appendResponse(nil)
+		want, _ := json.Marshal(d.response(claimKeys))
+		got := d.appendResponse(nil, claimKeys)
 		var w, g any
 		if err := json.Unmarshal(got, &g); err != nil {
 			t.Fatalf("decision %d: not JSON: %s", i, got)
