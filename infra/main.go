@@ -6,17 +6,23 @@
 //	-c httpApiId=a1b2c3d4e5 -c routes="GET /items,POST /orders"
 //	                           add protected routes to an existing HTTP API
 //	-c backendUrl=https://...  where those routes go (default: the demo echo)
+//	-c authMode=jwt -c jwtIssuer=https://... -c jwtAudience=a,b
+//	   -c jwtIdentityClaim=sub -c jwtScopes='{"GET /items":["items:read"]}'
+//	   -c jwtContextClaims=tenant,email -c jwtSource=header:authorization -c jwtLeeway=30s
+//	                           JWT callers (the README's "JWT callers")
 package main
 
 import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/tollgate-dev/tollgate/infra/tollgate"
+	"github.com/tollgate-dev/tollgate/internal/jwtauth"
 )
 
 func main() {
@@ -44,6 +50,14 @@ func fromContext(get func(string) string) (*StackProps, error) {
 			OnLimit:  get("onLimit"),
 			FailMode: get("failMode"),
 			Tracing:  get("tracing") == "true",
+			AuthMode: get("authMode"),
+			JWT: tollgate.JWTProps{
+				Issuer:        get("jwtIssuer"),
+				Audience:      list(get("jwtAudience")),
+				IdentityClaim: get("jwtIdentityClaim"),
+				ContextClaims: list(get("jwtContextClaims")),
+				Source:        get("jwtSource"),
+			},
 		},
 		ExistingAPIID: get("httpApiId"),
 		BackendURL:    get("backendUrl"),
@@ -68,5 +82,33 @@ func fromContext(get func(string) string) (*StackProps, error) {
 	if v := p.Tollgate.FailMode; v != "" && v != "closed" && v != "open" {
 		return nil, fmt.Errorf("failMode=%q: want closed or open", v)
 	}
+	if v := get("jwtScopes"); v != "" {
+		scopes, err := jwtauth.ParseScopes(v)
+		if err != nil {
+			return nil, fmt.Errorf("jwtScopes: %w", err)
+		}
+		p.Tollgate.JWT.Scopes = scopes
+	}
+	if v := get("jwtLeeway"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("jwtLeeway=%q: want a duration such as 30s", v)
+		}
+		p.Tollgate.JWT.Leeway = d
+	}
+	if err := tollgate.Check(&p.Tollgate); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// list reads a comma-separated context value.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -71,7 +71,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) awscdk.S
 		var backend awsapigatewayv2.HttpRouteIntegration = awsapigatewayv2integrations.NewHttpLambdaIntegration(jsii.String("ExistingEchoIntegration"), echo, nil)
 		if props.BackendURL != "" {
 			backend = awsapigatewayv2integrations.NewHttpUrlIntegration(jsii.String("ExistingBackend"), jsii.String(props.BackendURL),
-				&awsapigatewayv2integrations.HttpUrlIntegrationProps{ParameterMapping: tollgate.DecisionHeaders()})
+				&awsapigatewayv2integrations.HttpUrlIntegrationProps{ParameterMapping: tollgate.DecisionHeaders(props.Tollgate.JWT.ContextClaims...)})
 		}
 		for _, r := range props.Routes {
 			tg.AddRoute(stack, existing, r, backend)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -28,8 +29,9 @@ import (
 )
 
 // The stacks' templates, synthesized once for the whole test binary: the
-// default stack, and one that adds routes to an existing API.
-var demo, existing map[string]any
+// default stack, one that adds routes to an existing API, and one for JWT
+// callers.
+var demo, existing, jwtStack map[string]any
 
 func TestMain(m *testing.M) {
 	if err := synth(); err != nil {
@@ -63,8 +65,20 @@ func synth() error {
 		ExistingAPIID: "a1b2c3d4e5", Routes: []string{"GET /items", "POST /orders/{id}"},
 		BackendURL: "https://backend.example.com/{proxy}",
 	})
+	ctx, err := fromContext(func(k string) string {
+		return map[string]string{
+			"codeDir": code, "authMode": "jwt", "jwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
+			"jwtAudience": "3n4b5c6d7e8f9g0h1i2j3k4l5m, other", "jwtScopes": `{"GET /items": ["items:read"]}`,
+			"jwtContextClaims": "custom:tenant,email", "jwtLeeway": "30s",
+			"httpApiId": "a1b2c3d4e5", "routes": "GET /items", "backendUrl": "https://backend.example.com/{proxy}",
+		}[k]
+	})
+	if err != nil {
+		return err
+	}
+	NewStack(app, "JWT", ctx)
 	asm := app.Synth(nil)
-	for name, dst := range map[string]*map[string]any{"Demo": &demo, "Existing": &existing} {
+	for name, dst := range map[string]*map[string]any{"Demo": &demo, "Existing": &existing, "JWT": &jwtStack} {
 		b, err := json.Marshal(asm.GetStackByName(jsii.String(name)).Template())
 		if err != nil {
 			return err
@@ -230,7 +244,7 @@ func TestLeastPrivilege(t *testing.T) {
 		}
 	}
 	// No * anywhere.
-	for _, tpl := range []map[string]any{demo, existing} {
+	for _, tpl := range []map[string]any{demo, existing, jwtStack} {
 		for id, pol := range resources(tpl, "AWS::IAM::Policy") {
 			for _, st := range pol["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
 				st := st.(map[string]any)
@@ -405,4 +419,57 @@ func logicalID(t *testing.T, tpl map[string]any, typ, name string) string {
 		t.Fatalf("%d %s resources named like %s: %v", len(found), typ, name, found)
 	}
 	return found[0]
+}
+
+func TestJWTCallers(t *testing.T) {
+	tpl := template(jwtStack)
+	check(t, "the JWT settings reach the authorizer", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+			"Environment": map[string]any{"Variables": map[string]any{
+				"AUTH_MODE": "jwt", "JWT_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
+				"JWT_AUDIENCE": "3n4b5c6d7e8f9g0h1i2j3k4l5m,other", "JWT_SCOPES": `{"GET /items":["items:read"]}`,
+				"JWT_CONTEXT_CLAIMS": "custom:tenant,email", "JWT_LEEWAY": "30s",
+			}},
+		})
+	})
+	// As API Gateway's JWT authorizer: no token, 401 without invoking.
+	// Caching stays off.
+	check(t, "the token's header is the identity source", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Authorizer"), map[string]any{
+			"IdentitySource": []any{"$request.header.authorization"}, "AuthorizerResultTtlInSeconds": 0,
+		})
+	})
+	mapping := map[string]any{}
+	for _, f := range ratelimit.Fields {
+		mapping["overwrite:header."+strings.ToLower(f.Header)] = "$context.authorizer." + f.Key
+	}
+	mapping["overwrite:header.x-tollgate-claim-custom-tenant"] = "$context.authorizer.claim_custom_tenant"
+	mapping["overwrite:header.x-tollgate-claim-email"] = "$context.authorizer.claim_email"
+	check(t, "identity, scopes and the context claims reach the backend as headers", func() {
+		tpl.HasResourceProperties(jsii.String("AWS::ApiGatewayV2::Integration"), map[string]any{"RequestParameters": mapping})
+	})
+	// The authorizer may read identity items; in key mode it may not.
+	var leading []string
+	for _, st := range statements(t, jwtStack, "Authorizer") {
+		if slices.Contains(strs(st["Action"]), "dynamodb:GetItem") {
+			leading = strs(st["Condition"].(map[string]any)["ForAllValues:StringLike"].(map[string]any)["dynamodb:LeadingKeys"])
+		}
+	}
+	if !slices.Contains(leading, store.PartitionIdentity+"*") {
+		t.Errorf("the authorizer may read %v, not identity items", leading)
+	}
+
+	// Bad settings fail the synth with a message naming them.
+	for _, bad := range []map[string]string{
+		{"authMode": "jwt"},
+		{"authMode": "jwt", "jwtIssuer": "http://issuer.example.com", "jwtAudience": "a"},
+		{"authMode": "jwt", "jwtIssuer": "https://issuer.example.com"},
+		{"authMode": "jwt", "jwtIssuer": "https://issuer.example.com", "jwtAudience": "a", "jwtScopes": `["x"]`},
+		{"authMode": "jwt", "jwtIssuer": "https://issuer.example.com", "jwtAudience": "a", "jwtLeeway": "soon"},
+		{"authMode": "oauth"},
+	} {
+		if _, err := fromContext(func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("%v: accepted", bad)
+		}
+	}
 }

@@ -163,3 +163,64 @@ func TestREADMEConfigurationListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// TestJWTWalkthroughScript runs examples/jwt-walkthrough.sh, the README's
+// JWT steps, against the local stack with AUTH_MODE=jwt and its local
+// issuer, after the banner's own token recipe for the demo identity.
+func TestJWTWalkthroughScript(t *testing.T) {
+	s := start(t, "AUTH_MODE=jwt")
+	recipe := regexp.MustCompile(`(?m)^  (TOKEN=\$\(curl .*)$`).FindStringSubmatch(s.out.String())
+	if recipe == nil {
+		t.Fatalf("the banner shows no token recipe:\n%s", s.out)
+	}
+	demo := exec.Command("bash", "-c", strings.ReplaceAll(recipe[1], "localhost:", "127.0.0.1:")+
+		`; curl -s -o /dev/null -w '%{http_code}' `+s.base+`/echo -H "Authorization: Bearer $TOKEN"`)
+	if out, err := demo.CombinedOutput(); err != nil || string(out) != "200" {
+		t.Fatalf("the banner's recipe for the demo identity: %v %s", err, out)
+	}
+	cmd := exec.Command("bash", filepath.Join(mustAbs(t, "../../examples"), "jwt-walkthrough.sh"))
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "URL="+s.base)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("jwt-walkthrough.sh: %v\n%s", err, out)
+	}
+	want := []string{`"rateLimit": 0.2`, `"identities": [`, `"authMethod": "jwt"`, `"identity": "alice"`, `"scopes": "items:read"`,
+		"\n200 403 \n", "\n403\n", "\n401\n"}
+	rest := string(out)
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("the JWT walk-through's output lacks %q (in order):\n%s", w, out)
+		}
+		rest = rest[i+len(w):]
+	}
+	if !strings.Contains(s.out.String(), "reason=unknown_identity") {
+		t.Errorf("no log line for the removed identity:\n%s", s.out)
+	}
+	s.stop()
+}
+
+// TestREADMEJWTWalkthroughIsTheScript keeps the README's JWT commands and
+// the script that a test runs the same.
+func TestREADMEJWTWalkthroughIsTheScript(t *testing.T) {
+	script, err := os.ReadFile("../../examples/jwt-walkthrough.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	walk := section(t, readme(t), "### JWT walk-through")
+	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(walk, -1)
+	if len(blocks) < 5 {
+		t.Fatalf("the JWT walk-through has %d shell blocks", len(blocks))
+	}
+	for _, b := range blocks {
+		for _, line := range strings.Split(strings.TrimSpace(b[1]), "\n") {
+			if strings.HasPrefix(line, "#") || strings.HasPrefix(line, "URL=") || strings.HasPrefix(line, "AUTH_MODE=") {
+				continue
+			}
+			if !strings.Contains(string(script), line+"\n") {
+				t.Errorf("README JWT walk-through line not in examples/jwt-walkthrough.sh:\n%s", line)
+			}
+		}
+	}
+}

@@ -12,10 +12,12 @@
 package tollgate
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
@@ -28,6 +30,7 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 
+	"github.com/tollgate-dev/tollgate/internal/authorizer"
 	"github.com/tollgate-dev/tollgate/internal/store"
 	"github.com/tollgate-dev/tollgate/ratelimit"
 )
@@ -56,6 +59,26 @@ type Props struct {
 	// MetricsNamespace is the CloudWatch namespace of the authorizer's
 	// metrics. Default: Tollgate.
 	MetricsNamespace string
+	// AuthMode is what identifies a caller: "key" (the default), "jwt",
+	// "jwt-and-key" or "jwt-or-key" (the README's "JWT callers"). In jwt
+	// mode the authorizer's identity source is the token's header, so API
+	// Gateway answers a request without one 401 itself, as its JWT
+	// authorizer does.
+	AuthMode string
+	// JWT says how tokens are validated, in the modes other than key.
+	JWT JWTProps
+}
+
+// JWTProps are the JWT settings, as API Gateway's JWT authorizer takes
+// them, and Tollgate's own. Each sets the authorizer variable named.
+type JWTProps struct {
+	Issuer        string              // JWT_ISSUER: the tokens' iss, https
+	Audience      []string            // JWT_AUDIENCE: aud, or client_id when there is no aud
+	IdentityClaim string              // JWT_IDENTITY_CLAIM: default sub
+	Scopes        map[string][]string // JWT_SCOPES: route key → scopes it accepts
+	ContextClaims []string            // JWT_CONTEXT_CLAIMS: claims copied into the context (and headers)
+	Source        string              // JWT_SOURCE: default header:authorization
+	Leeway        time.Duration       // JWT_LEEWAY: default 0
 }
 
 // Tollgate is the deployed system.
@@ -74,8 +97,9 @@ type Tollgate struct {
 	Dashboard awscloudwatch.Dashboard
 	Alarms    []awscloudwatch.Alarm
 
-	namespace   string
-	authorizers map[string]awsapigatewayv2authorizers.HttpLambdaAuthorizer
+	namespace      string
+	authorizers    map[string]awsapigatewayv2authorizers.HttpLambdaAuthorizer
+	identitySource []*string
 }
 
 // New deploys Tollgate under scope.
@@ -103,6 +127,11 @@ func New(scope constructs.Construct, id string, props *Props) *Tollgate {
 		"FAIL_MODE":         p.FailMode,
 		"METRICS_NAMESPACE": p.MetricsNamespace,
 	}
+	identitySource, err := p.jwtEnvironment(env)
+	if err != nil {
+		panic("tollgate: " + err.Error())
+	}
+	t.identitySource = identitySource
 	for k, v := range p.AuthorizerEnvironment {
 		env[k] = v
 	}
@@ -121,7 +150,11 @@ func New(scope constructs.Construct, id string, props *Props) *Tollgate {
 	t.PlansFunction = fn("Plans", "Tollgate admin: usage plans and their keys (CreateUsagePlan, CreateUsagePlanKey, ...)", 512, 300, admin)
 	t.UsageFunction = fn("Usage", "Tollgate admin: usage (GetUsage, UpdateUsage)", 512, 60, admin)
 
-	GrantItems(t.Table, t.AuthorizerFunction, readOnly, []string{store.PartitionHash, store.PartitionKey, store.PartitionPlan})
+	readable := []string{store.PartitionHash, store.PartitionKey, store.PartitionPlan}
+	if env["AUTH_MODE"] != "" && env["AUTH_MODE"] != string(authorizer.AuthKey) {
+		readable = append(readable, store.PartitionIdentity)
+	}
+	GrantItems(t.Table, t.AuthorizerFunction, readOnly, readable)
 	GrantItems(t.Table, t.AuthorizerFunction, []string{"dynamodb:UpdateItem"}, []string{store.PartitionMeter})
 	GrantItems(t.Table, t.UsageFunction, readOnly, []string{store.PartitionPlan, store.PartitionMeter})
 	GrantItems(t.Table, t.UsageFunction, []string{"dynamodb:UpdateItem"}, []string{store.PartitionMeter})
@@ -253,8 +286,64 @@ func (t *Tollgate) NewAuthorizer(id string) awsapigatewayv2authorizers.HttpLambd
 			AuthorizerName:  jsii.String("tollgate"),
 			ResponseTypes:   &[]awsapigatewayv2authorizers.HttpLambdaResponseType{awsapigatewayv2authorizers.HttpLambdaResponseType_SIMPLE},
 			ResultsCacheTtl: awscdk.Duration_Seconds(jsii.Number(0)),
-			IdentitySource:  &[]*string{},
+			IdentitySource:  &t.identitySource,
 		})
+}
+
+// Check reports what New would refuse in props' JWT settings, naming the
+// setting, for callers that would rather print an error than panic.
+func Check(props *Props) error {
+	_, err := props.jwtEnvironment(map[string]string{"TABLE_NAME": "check"})
+	return err
+}
+
+// jwtEnvironment adds the JWT settings to the authorizer's environment and
+// checks them as the authorizer will, so that a mistake fails the synth,
+// not the first request. It returns the authorizer's identity source:
+// none, or in jwt mode the token's header.
+func (p *Props) jwtEnvironment(env map[string]string) ([]*string, error) {
+	if p.AuthMode == "" || p.AuthMode == string(authorizer.AuthKey) {
+		return []*string{}, nil
+	}
+	j := p.JWT
+	env["AUTH_MODE"] = p.AuthMode
+	env["JWT_ISSUER"] = j.Issuer
+	env["JWT_AUDIENCE"] = strings.Join(j.Audience, ",")
+	set := func(name, v string) {
+		if v != "" {
+			env[name] = v
+		}
+	}
+	set("JWT_IDENTITY_CLAIM", j.IdentityClaim)
+	set("JWT_CONTEXT_CLAIMS", strings.Join(j.ContextClaims, ","))
+	set("JWT_SOURCE", j.Source)
+	if j.Leeway != 0 {
+		env["JWT_LEEWAY"] = j.Leeway.String()
+	}
+	if len(j.Scopes) > 0 {
+		b, err := json.Marshal(j.Scopes)
+		if err != nil {
+			return nil, err
+		}
+		env["JWT_SCOPES"] = string(b)
+	}
+	cfg, err := authorizer.FromEnv(func(k string) string {
+		if v, ok := p.AuthorizerEnvironment[k]; ok {
+			return v
+		}
+		return env[k]
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Auth != authorizer.AuthJWT {
+		return []*string{}, nil
+	}
+	where := "$request.header."
+	if cfg.TokenSource.Query {
+		where = "$request.querystring."
+	}
+	return []*string{jsii.String(where + cfg.TokenSource.Name)}, nil
 }
 
 // AddRoute adds a route protected by Tollgate to an HTTP API, one defined
@@ -306,14 +395,19 @@ func RouteKey(s string) (awsapigatewayv2.HttpRouteKey, error) {
 
 // DecisionHeaders is the parameter mapping that hands the authorizer's
 // decision to an HTTP integration's backend as request headers, for
-// ratelimit.Middleware. Each header is overwritten from the authorizer's
+// ratelimit.Middleware, with the claims named (JWT_CONTEXT_CLAIMS) as
+// X-Tollgate-Claim-<name>. Each header is overwritten from the authorizer's
 // context, and the authorizer sets every key on every request it allows,
 // so a copy sent by the client never gets through.
-func DecisionHeaders() awsapigatewayv2.ParameterMapping {
+func DecisionHeaders(contextClaims ...string) awsapigatewayv2.ParameterMapping {
 	m := awsapigatewayv2.NewParameterMapping()
 	for _, f := range ratelimit.Fields {
 		m.OverwriteHeader(jsii.String(strings.ToLower(f.Header)),
 			awsapigatewayv2.MappingValue_ContextVariable(jsii.String("authorizer."+f.Key)))
+	}
+	for _, c := range contextClaims {
+		m.OverwriteHeader(jsii.String(strings.ToLower(ratelimit.ClaimHeader(c))),
+			awsapigatewayv2.MappingValue_ContextVariable(jsii.String("authorizer."+ratelimit.ClaimKey(c))))
 	}
 	return m
 }

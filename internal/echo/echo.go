@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -48,6 +49,11 @@ func HTTP() http.Handler {
 		for _, f := range ratelimit.Fields {
 			if v := r.Header.Get(f.Header); v != "" {
 				caller[f.Key] = v
+			}
+		}
+		for name, vs := range r.Header {
+			if claim, ok := strings.CutPrefix(name, ratelimit.ClaimHeaderPrefix); ok && len(vs) > 0 {
+				caller[ratelimit.ClaimKey(strings.ReplaceAll(strings.ToLower(claim), "-", "_"))] = vs[0]
 			}
 		}
 		w.Header().Set("Content-Type", "application/json")

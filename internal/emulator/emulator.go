@@ -49,6 +49,12 @@ type Emulator struct {
 	Upstream http.Handler
 	// Log gets one line per request.
 	Log *slog.Logger
+	// IdentitySource, if set, is a header every request must carry, as
+	// the authorizer's identity source in API Gateway: a request without
+	// it gets API Gateway's 401 and never reaches the authorizer.
+	IdentitySource string
+	// Local, if set, serves /_local/ (make run's OIDC issuer).
+	Local http.Handler
 
 	seq atomic.Int64
 }
@@ -57,6 +63,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	if fn, ok := strings.CutPrefix(r.URL.Path, "/_admin/"); ok {
 		e.serveAdmin(w, r, fn)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/_local/") && e.Local != nil {
+		e.Local.ServeHTTP(w, r)
 		return
 	}
 	status, sum := e.serveAPI(w, r)
@@ -80,6 +90,9 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) (int, author
 	if !ok {
 		return writeMessage(w, http.StatusNotFound, "Not Found"), authorizer.Summary{Reason: "no_route"}
 	}
+	if e.IdentitySource != "" && r.Header.Get(e.IdentitySource) == "" {
+		return writeMessage(w, http.StatusUnauthorized, "Unauthorized"), authorizer.Summary{Reason: "no_identity_source"}
+	}
 	ev := e.Event(r, path, route, params)
 	resp, sum := e.Authorizer.Decide(r.Context(), ev)
 	if !resp.IsAuthorized {
@@ -95,6 +108,11 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) (int, author
 	}
 	for _, f := range ratelimit.Fields {
 		forwarded.Header.Set(f.Header, contextString(resp.Context[f.Key]))
+	}
+	for k, v := range resp.Context {
+		if claim, ok := strings.CutPrefix(k, ratelimit.ClaimPrefix); ok {
+			forwarded.Header.Set(ratelimit.ClaimHeader(claim), contextString(v))
+		}
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	e.Upstream.ServeHTTP(rec, forwarded)

@@ -133,3 +133,20 @@ func TestAdminRoutes(t *testing.T) {
 		}
 	}
 }
+
+func TestIdentitySourceAndLocal(t *testing.T) {
+	authz := &recorder{allow: true}
+	e := newEmulator("$default", authz, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	e.IdentitySource = "Authorization"
+	e.Local = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "issuer") })
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest("GET", "/items/1", nil))
+	if rec.Code != 401 || strings.TrimSpace(rec.Body.String()) != `{"message":"Unauthorized"}` || authz.got.RouteKey != "" {
+		t.Fatalf("no identity source: %d %s (authorizer saw %q)", rec.Code, rec.Body, authz.got.RouteKey)
+	}
+	rec = httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest("POST", "/_local/token", nil))
+	if rec.Body.String() != "issuer" {
+		t.Fatalf("/_local/: %s", rec.Body)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/echo"
 	"github.com/tollgate-dev/tollgate/internal/emulator"
 	"github.com/tollgate-dev/tollgate/internal/keys"
+	"github.com/tollgate-dev/tollgate/internal/localissuer"
 	"github.com/tollgate-dev/tollgate/internal/plans"
 	"github.com/tollgate-dev/tollgate/internal/store"
 	"github.com/tollgate-dev/tollgate/ratelimit"
@@ -45,7 +47,18 @@ type Config struct {
 	Stage        string   // STAGE ($default)
 	Routes       []string // ROUTES: comma-separated route keys ($default)
 	UpstreamURL  string   // UPSTREAM_URL: where allowed requests go (the built-in echo)
+	// AuthMode is AUTH_MODE ("key" by default). With a JWT mode and no
+	// JWT_ISSUER, a local OIDC issuer serves under /_local (LocalIssuer).
+	AuthMode    string
+	LocalIssuer bool
 }
+
+// LocalAudience is the audience of the local issuer's tokens, unless
+// JWT_AUDIENCE says otherwise.
+const LocalAudience = "tollgate-local"
+
+// DemoIdentity is the demo key's identity in the JWT modes.
+const DemoIdentity = "demo"
 
 // FromEnv reads the configuration. The authorizer's own variables
 // (ON_LIMIT, FAIL_MODE, …) are read by the authorizer.
@@ -77,6 +90,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			}
 		}
 	}
+	c.AuthMode = getenv("AUTH_MODE")
+	if c.AuthMode == "" {
+		c.AuthMode = string(authorizer.AuthKey)
+	}
+	c.LocalIssuer = c.AuthMode != string(authorizer.AuthKey) && getenv("JWT_ISSUER") == ""
 	if c.UpstreamURL != "" {
 		if u, err := url.Parse(c.UpstreamURL); err != nil || u.Scheme == "" || u.Host == "" {
 			return c, fmt.Errorf("UPSTREAM_URL=%q: want an absolute URL such as http://localhost:3000", c.UpstreamURL)
@@ -106,7 +124,11 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 		return err
 	}
 	tbl := &store.Table{DB: db, Name: cfg.Table, Now: time.Now}
-	seed, err := Seed(ctx, tbl, cfg.APIID, cfg.Stage)
+	identity := ""
+	if cfg.AuthMode != string(authorizer.AuthKey) {
+		identity = DemoIdentity
+	}
+	seed, err := Seed(ctx, tbl, cfg.APIID, cfg.Stage, identity)
 	if err != nil {
 		return err
 	}
@@ -176,7 +198,8 @@ const DemoPlanID = "demo"
 
 // Seed makes sure the demo plan exists for the API stage and adds a new
 // demo key to it. A key's value cannot be read back, so each run makes one.
-func Seed(ctx context.Context, tbl *store.Table, apiID, stage string) (Demo, error) {
+// With identity, the new key takes it, from an earlier run's key if need be.
+func Seed(ctx context.Context, tbl *store.Table, apiID, stage, identity string) (Demo, error) {
 	p := &store.Plan{Plan: plans.Plan{
 		ID: DemoPlanID, Name: "Demo", Description: "1 request a second, bursts of 2, 5 requests a day",
 		APIStages: []plans.APIStage{{APIID: apiID, Stage: stage}},
@@ -191,6 +214,18 @@ func Seed(ctx context.Context, tbl *store.Table, apiID, stage string) (Demo, err
 		return Demo{}, err
 	}
 	k := &store.Key{ID: keys.NewID(), Name: "demo", Enabled: true, Hash: keys.Hash(value)}
+	if identity != "" {
+		k.Identities = []string{identity}
+		if holder, _ := tbl.KeyIDByIdentity(ctx, identity); holder != "" {
+			_, err := tbl.UpdateKey(ctx, holder, func(old *store.Key) error {
+				old.Identities = slices.DeleteFunc(old.Identities, func(s string) bool { return s == identity })
+				return nil
+			})
+			if err != nil {
+				return Demo{}, fmt.Errorf("take identity %q from an earlier demo key: %w", identity, err)
+			}
+		}
+	}
 	if err := tbl.CreateKey(ctx, k); err != nil {
 		return Demo{}, fmt.Errorf("seed the demo key: %w", err)
 	}
@@ -240,9 +275,22 @@ func SeedSamples(ctx context.Context, tbl *store.Table) error {
 // NewEmulator builds the HTTP API emulator over the table: the authorizer
 // configured from the environment, the admin functions, and the upstream.
 func NewEmulator(cfg Config, getenv func(string) string, db *dynamodb.Client) (*emulator.Emulator, error) {
+	var issuer *localissuer.Issuer
+	if cfg.LocalIssuer {
+		var err error
+		if issuer, err = localissuer.New(or(getenv("JWT_AUDIENCE"), LocalAudience)); err != nil {
+			return nil, fmt.Errorf("start the local issuer: %w", err)
+		}
+		issuer.SetURL(cfg.IssuerURL())
+	}
 	authzCfg, err := authorizer.FromEnv(func(k string) string {
-		if k == "TABLE_NAME" {
+		switch {
+		case k == "TABLE_NAME":
 			return cfg.Table
+		case k == "JWT_ISSUER" && issuer != nil:
+			return issuer.URL()
+		case k == "JWT_AUDIENCE" && issuer != nil:
+			return issuer.Audience
 		}
 		return getenv(k)
 	})
@@ -268,7 +316,7 @@ func NewEmulator(cfg Config, getenv func(string) string, db *dynamodb.Client) (*
 		u, _ := url.Parse(cfg.UpstreamURL)
 		upstream = httputil.NewSingleHostReverseProxy(u)
 	}
-	return &emulator.Emulator{
+	e := &emulator.Emulator{
 		APIID: cfg.APIID, Stage: cfg.Stage, Routes: cfg.Routes,
 		Authorizer: authorizer.New(authzCfg, db, time.Now, authzLog),
 		Admin:      handlers, Upstream: upstream,
@@ -278,7 +326,26 @@ func NewEmulator(cfg Config, getenv func(string) string, db *dynamodb.Client) (*
 			}
 			return a
 		}})),
-	}, nil
+	}
+	if issuer != nil {
+		e.Local = issuer
+	}
+	// As the CDK construct does: in jwt mode the token's header is the
+	// authorizer's identity source, so API Gateway answers 401 without it.
+	if authzCfg.Auth == authorizer.AuthJWT && !authzCfg.TokenSource.Query {
+		e.IdentitySource = authzCfg.TokenSource.Name
+	}
+	return e, nil
+}
+
+// IssuerURL is where the local issuer serves: loopback, under /_local.
+func (c Config) IssuerURL() string { return fmt.Sprintf("http://127.0.0.1:%d/_local", c.Port) }
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
 }
 
 func banner(out io.Writer, cfg Config, dynamo string, d Demo) {
@@ -301,19 +368,43 @@ Demo API key (shown only now; only its hash is stored):
 
   %s
 
-Try it:
+`, base, cfg.APIID, cfg.Stage, strings.Join(cfg.Routes, ", "), upstreamName(cfg), dynamo, cfg.Table,
+		fmt.Sprintf("http://localhost:%d", cfg.Port), d.PlanID, d.Value)
+	switch authorizer.AuthMode(cfg.AuthMode) {
+	case authorizer.AuthKey:
+		fmt.Fprintf(out, `Try it:
 
   curl -i %s%s -H 'x-api-key: %s'
   curl -i %s%s                                   # no key: 403
-  curl -s localhost:%d/_admin/usage -d '{"action":"GetUsage","usagePlanId":"%s","startDate":"%s","endDate":"%s"}'
+`, base, path, d.Value, base, path)
+	default:
+		issuer := "JWT_ISSUER"
+		if cfg.LocalIssuer {
+			issuer = "the local OIDC issuer at " + cfg.IssuerURL() + " (discovery, JWKS; POST /_local/rotate for a new key)"
+		}
+		key := ""
+		if cfg.AuthMode == string(authorizer.AuthJWTAndKey) {
+			key = fmt.Sprintf(" -H 'x-api-key: %s'", d.Value)
+		}
+		get := fmt.Sprintf(`TOKEN=$(curl -s localhost:%d/_local/token -d '{"sub": "%s"}' | sed -n 's/.*"access_token": "\([^"]*\)".*/\1/p')`, cfg.Port, DemoIdentity)
+		if !cfg.LocalIssuer {
+			get = "TOKEN=<a token from JWT_ISSUER whose identity claim is " + DemoIdentity + ">"
+		}
+		fmt.Fprintf(out, `AUTH_MODE=%s: requests carry a JWT from %s.
+The demo key meters identity %q. Get a token for an identity (any claims), and call:
+
+  curl -s localhost:%d/_local/token -d '{"sub": "alice", "scope": "items:read"}'
+  %s
+  curl -i %s%s -H "Authorization: Bearer $TOKEN"%s
+`, cfg.AuthMode, issuer, DemoIdentity, cfg.Port, get, base, path, key)
+	}
+	fmt.Fprintf(out, `  curl -s localhost:%d/_admin/usage -d '{"action":"GetUsage","usagePlanId":"%s","startDate":"%s","endDate":"%s"}'
 
 The samples in events/ run against this table too: make invoke FN=plans EVENT=events/plans/GetUsagePlan.json
 
 Press Ctrl-C to stop; everything started here stops with it.
 
-`, base, cfg.APIID, cfg.Stage, strings.Join(cfg.Routes, ", "), upstreamName(cfg), dynamo, cfg.Table,
-		fmt.Sprintf("http://localhost:%d", cfg.Port), d.PlanID, d.Value,
-		base, path, d.Value, base, path, cfg.Port, d.PlanID, today, today)
+`, cfg.Port, d.PlanID, today, today)
 }
 
 func upstreamName(cfg Config) string {
