@@ -57,7 +57,7 @@ bench: deps $(TOOLS)/dynamolocal ## Run the benchmarks (5 to 10 minutes) and pri
 	@mkdir -p .tollgate
 	$(TOOLS)/dynamolocal -- bash -c '\
 		set -eo pipefail; \
-		$(GO) test -run "^$$" -bench "^BenchmarkDecisionCPU$$" -benchtime=2s ./internal/authorizer; \
+		$(GO) test -run "^$$" -bench "^BenchmarkDecisionCPU(JWT)?$$" -benchtime=2s ./internal/authorizer; \
 		$(GO) test -run "^$$" -bench "^BenchmarkDecisions$$" -benchtime=2s -timeout 30m ./internal/authorizer; \
 		$(GO) test -run "^$$" -bench "^Benchmark(Flood|HotKey)$$" -benchtime=1x ./internal/authorizer; \
 		$(GO) test -run "^$$" -bench "^BenchmarkColdStart$$" -benchtime=5x ./internal/lambdatest' \
