@@ -53,6 +53,11 @@ func (c *cannedMeter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInp
 // sampleEvent is events/authorizer/header-key.json carrying value, for the
 // stage the fixtures' plans cover.
 func sampleEvent(b *testing.B, value string) []byte {
+	return sampleEventWith(b, map[string]any{"x-api-key": value})
+}
+
+// sampleEventWith is the sample with headers set (nil values removed).
+func sampleEventWith(b *testing.B, headers map[string]any) []byte {
 	raw, err := os.ReadFile("../../events/authorizer/header-key.json")
 	if err != nil {
 		b.Fatal(err)
@@ -61,7 +66,14 @@ func sampleEvent(b *testing.B, value string) []byte {
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		b.Fatal(err)
 	}
-	ev["headers"].(map[string]any)["x-api-key"] = value
+	h := ev["headers"].(map[string]any)
+	for k, v := range headers {
+		if v == nil {
+			delete(h, k)
+		} else {
+			h[k] = v
+		}
+	}
 	ev["requestContext"].(map[string]any)["apiId"] = "api1"
 	out, _ := json.Marshal(ev)
 	return out
@@ -374,18 +386,5 @@ func BenchmarkDecisionCPUJWT(b *testing.B) {
 
 // jwtEvent is the sample event with a bearer token and no key.
 func jwtEvent(b *testing.B, tok string) []byte {
-	raw, err := os.ReadFile("../../events/authorizer/header-key.json")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var ev map[string]any
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		b.Fatal(err)
-	}
-	h := ev["headers"].(map[string]any)
-	delete(h, "x-api-key")
-	h["authorization"] = "Bearer " + tok
-	ev["requestContext"].(map[string]any)["apiId"] = "api1"
-	out, _ := json.Marshal(ev)
-	return out
+	return sampleEventWith(b, map[string]any{"x-api-key": nil, "authorization": "Bearer " + tok})
 }
