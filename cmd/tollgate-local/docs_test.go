@@ -168,7 +168,7 @@ func TestREADMEConfigurationListsEveryVariable(t *testing.T) {
 // JWT steps, against the local stack with AUTH_MODE=jwt and its local
 // issuer, after the banner's own token recipe for the demo identity.
 func TestJWTWalkthroughScript(t *testing.T) {
-	s := start(t, "AUTH_MODE=jwt")
+	s := start(t, "AUTH_MODE=jwt", "DYNAMODB_DEADLINE=10s")
 	recipe := regexp.MustCompile(`(?m)^  (TOKEN=\$\(curl .*)$`).FindStringSubmatch(s.out.String())
 	if recipe == nil {
 		t.Fatalf("the banner shows no token recipe:\n%s", s.out)

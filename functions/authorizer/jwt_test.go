@@ -118,7 +118,10 @@ func TestBinaryJWT(t *testing.T) {
 			var procs []*lambdatest.Process
 			for range processes {
 				p, err := lambdatest.Start(bin, "TABLE_NAME="+tbl.Name, "AWS_ENDPOINT_URL_DYNAMODB="+dynamotest.Endpoint(),
-					"AUTH_MODE="+mode, "JWT_ISSUER="+srv.URL, "JWT_AUDIENCE="+aud)
+					"AUTH_MODE="+mode, "JWT_ISSUER="+srv.URL, "JWT_AUDIENCE="+aud,
+					// What is decided is tested here, not how fast: a busy
+					// machine must not turn a slow DynamoDB Local into denials.
+					"DYNAMODB_DEADLINE=10s")
 				if err != nil {
 					t.Fatal(err)
 				}
