@@ -429,6 +429,18 @@ func TestRotation(t *testing.T) {
 	}
 }
 
+func TestRefetchKeepsVerifiedTokens(t *testing.T) {
+	f := setup(t)
+	tok := f.token(map[string]any{"sub": "alice", "exp": f.clock.Now().Add(3 * time.Hour).Unix()})
+	f.reason(tok, "")
+	f.clock.Add(jwtauth.MaxKeyAge)
+	f.reason(f.token(map[string]any{"sub": "bob"}), "") // fetches the keys again
+	before := f.v.Stats().Verified
+	if got := f.reason(tok, ""); got != "ok" || f.v.Stats().Verified != before {
+		t.Fatalf("a token verified with a key that is still published: %s, verified again: %v", got, f.v.Stats().Verified != before)
+	}
+}
+
 func TestKeysLastTwoHours(t *testing.T) {
 	f := setup(t)
 	f.reason(f.token(nil), "")

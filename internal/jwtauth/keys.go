@@ -2,6 +2,7 @@ package jwtauth
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -91,6 +92,13 @@ func (s *keySet) fetch(ctx context.Context, v *Verifier, now time.Time, why stri
 		v.log.LogAttrs(ctx, slog.LevelWarn, "jwks fetch failed", slog.String("issuer", v.cfg.Issuer),
 			slog.String("why", why), slog.String("error", err.Error()), slog.Int("cachedKeys", len(s.keys)))
 		return
+	}
+	for kid, k := range keys {
+		// A key that has not changed stays the same key, so that tokens
+		// verified with it stay verified.
+		if old := s.keys[kid]; old != nil && slices.Equal(old.algs, k.algs) && old.pub.(interface{ Equal(crypto.PublicKey) bool }).Equal(k.pub) {
+			keys[kid] = old
+		}
 	}
 	s.keys, s.fetchedAt, s.lastErr = keys, now, nil
 	level := slog.LevelInfo
