@@ -385,6 +385,8 @@ func (in *usagePlanKeyInput) check() *Error {
 	return nil
 }
 
+// createUsagePlanKey puts a key in a plan. A key already in it is
+// success, so that a repeated call converges.
 func createUsagePlanKey(ctx context.Context, s *Service, in *createUsagePlanKeyInput) (any, error) {
 	if e := in.check(); e != nil {
 		return nil, e
@@ -467,6 +469,9 @@ func getUsagePlanKeys(ctx context.Context, s *Service, in *getUsagePlanKeysInput
 	return out, nil
 }
 
+// deleteUsagePlanKey takes a key out of a plan. A key that is not in it
+// (any more) is success, so that a repeated call converges; a key or plan
+// that does not exist is NotFound.
 func deleteUsagePlanKey(ctx context.Context, s *Service, in *usagePlanKeyInput) (any, error) {
 	if e := in.check(); e != nil {
 		return nil, e

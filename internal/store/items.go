@@ -11,6 +11,7 @@ import (
 //	item                      pk                  sk
 //	API key                   KEY#<keyId>         K
 //	stage claim               KEY#<keyId>         K#S#<apiId>:<stage>
+//	deleted key's tombstone   KEY#<keyId>         D
 //	meter (an assignment)     METER#<keyId>       P#<planId>
 //	usage history             METER#<keyId>       U#<planId>#<yyyymm>
 //	meter shard i of n        METER#<keyId>#<i>   P#<planId>
@@ -25,7 +26,10 @@ import (
 // a partition of their own so that IAM (dynamodb:LeadingKeys) can let the
 // authorizer update meters and nothing else. A stage claim
 // exists only if absent, which makes "one plan per key per API stage" a
-// DynamoDB condition rather than a check that can race.
+// DynamoDB condition rather than a check that can race. A claim records
+// the plan (plan) and the plan's version that made it (cv), and exists
+// only for a key in the plan. A deleted key's tombstone lives until the
+// delete has removed the rest, so that a delete cut short can be finished.
 //
 // The meter item is the one item the authorizer writes. A plan whose keys
 // are too hot for one item spreads each over n of them, shards, each with
@@ -47,6 +51,7 @@ import (
 //	d<yyyymmdd>   requests admitted on that UTC day
 //	e<yyyymmdd>   quota remaining after that day's last admission or
 //	              extension
+//	ut            the change token of the last extension (SetRemaining)
 //
 // Every admin change that matters to a decision moves kv or pv on the meter
 // items it affects, and every decision is conditional on both, so a cached
@@ -70,12 +75,15 @@ const (
 	PrefixRemaining = "e"
 	PrefixCap       = "c"
 
-	attrPlan = "plan" // on a stage claim: the plan that holds the stage
+	attrPlan         = "plan" // on a stage claim: the plan that holds the stage
+	attrClaimVersion = "cv"   // on a stage claim: the plan's version that made it
+	attrUsageToken   = "ut"   // on a meter item: the last extension's change token
 )
 
 const (
 	skKey       = "K"
 	skClaim     = "K#S#"
+	skTombstone = "D"
 	skMeter     = "P#"
 	skHistory   = "U#"
 	skHash      = "H"
