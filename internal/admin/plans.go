@@ -143,12 +143,14 @@ type updateUsagePlanInput struct {
 	PatchOperations []PatchOperation `json:"patchOperations"`
 }
 
+// updateUsagePlan applies patch operations to a plan. Applying them again
+// leaves the plan as it is and succeeds, and any call first finishes what
+// an earlier one left half-done (a Lambda timeout, DynamoDB failing);
+// with no patch operations it does only that, and repairs the plan's
+// keys: the repair operation (see store.SettlePlan).
 func updateUsagePlan(ctx context.Context, s *Service, in *updateUsagePlanInput) (any, error) {
 	if in.UsagePlanID == "" {
 		return nil, badRequest("usagePlanId is required: the id of the usage plan")
-	}
-	if len(in.PatchOperations) == 0 {
-		return nil, badRequest(`patchOperations is empty: say what to change, e.g. [{"op":"replace","path":"/throttle/rateLimit","value":"10"}]`)
 	}
 	p, err := s.Store.UpdatePlan(ctx, in.UsagePlanID, func(p *plans.Plan) error {
 		for i, op := range in.PatchOperations {
@@ -224,16 +226,13 @@ func patchPlan(p *plans.Plan, i int, op PatchOperation) *Error {
 		if !ok || apiID == "" || stage == "" {
 			return badRequest("patchOperations[%d].value must name a stage as apiId:stage, not %q", i, v)
 		}
+		// Adding a stage the plan has, or removing one it lacks, changes
+		// nothing and succeeds, so that a repeated call converges.
 		idx := stageIndex(p, apiID+":"+stage)
-		if op.Op == "add" {
-			if idx >= 0 {
-				return badRequest("patchOperations[%d]: the plan already covers %s", i, v)
-			}
+		switch {
+		case op.Op == "add" && idx < 0:
 			p.APIStages = append(p.APIStages, plans.APIStage{APIID: apiID, Stage: stage})
-		} else {
-			if idx < 0 {
-				return errorf(NotFound, "patchOperations[%d]: the plan does not cover %s", i, v)
-			}
+		case op.Op == "remove" && idx >= 0:
 			p.APIStages = append(p.APIStages[:idx], p.APIStages[idx+1:]...)
 		}
 	case strings.HasPrefix(op.Path, "/apiStages/"):

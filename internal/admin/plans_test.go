@@ -174,14 +174,24 @@ func TestUpdateUsagePlanPaths(t *testing.T) {
 		{obj{"op": "replace", "path": "/throttle/burstLimit", "value": "1.5"}, admin.BadRequest, []string{"whole number"}},
 		{obj{"op": "replace", "path": "/apiStages/api1:prod/throttle//new/GET/rateLimit", "value": "1"}, admin.BadRequest, []string{"burstLimit must be at least 1", "same patchOperations"}},
 		{obj{"op": "add", "path": "/apiStages", "value": "api1prod"}, admin.BadRequest, []string{"apiId:stage"}},
-		{obj{"op": "add", "path": "/apiStages", "value": "api1:prod"}, admin.BadRequest, []string{"already"}},
-		{obj{"op": "remove", "path": "/apiStages", "value": "api1:nope"}, admin.NotFound, []string{"api1:nope"}},
 		{obj{"op": "replace", "path": "/apiStages/api1:nope/throttle//x/GET/rateLimit", "value": "1"}, admin.NotFound, []string{"add it first"}},
 		{obj{"op": "replace", "path": "/apiStages/api1:prod/throttle//x/FETCH/rateLimit", "value": "1"}, admin.BadRequest, []string{"route throttle key"}},
 		{obj{"op": "replace", "path": "/apiStages/api1:prod/throttle", "value": "not json"}, admin.BadRequest, []string{"JSON object"}},
 	}
 	for _, b := range bad {
 		f.fails("plans", patch(b.op), b.typ, b.words...)
+	}
+	// Adding a stage the plan has, removing one it lacks, or no patch at
+	// all changes nothing, and succeeds: a repeated call converges.
+	before := f.ok("plans", obj{"action": "GetUsagePlan", "usagePlanId": id})
+	for _, op := range [][]obj{
+		{{"op": "add", "path": "/apiStages", "value": "api1:prod"}},
+		{{"op": "remove", "path": "/apiStages", "value": "api1:nope"}},
+		{},
+	} {
+		if out := f.ok("plans", patch(op...)); js(out) != js(before) {
+			t.Fatalf("%v changed the plan: %s, was %s", op, js(out), js(before))
+		}
 	}
 	f.fails("plans", obj{"action": "UpdateUsagePlan", "usagePlanId": "nope", "patchOperations": []obj{{"op": "replace", "path": "/name", "value": "x"}}}, admin.NotFound)
 }
