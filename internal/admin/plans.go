@@ -61,8 +61,8 @@ func createUsagePlan(ctx context.Context, s *Service, in *createUsagePlanInput) 
 }
 
 // usagePlan is the plan as API Gateway returns it.
-func usagePlan(p *store.Plan) plans.Plan {
-	out := p.Plan
+func usagePlan(p *store.Plan) UsagePlan {
+	out := UsagePlan{Plan: p.Plan, APIStages: p.APIStages}
 	if out.APIStages == nil {
 		out.APIStages = []plans.APIStage{}
 	}
@@ -128,7 +128,7 @@ func getUsagePlans(ctx context.Context, s *Service, in *getUsagePlansInput) (any
 	if err != nil {
 		return nil, err
 	}
-	out := List[plans.Plan]{Items: []plans.Plan{}, Position: encodePosition(page.Next)}
+	out := List[UsagePlan]{Items: []UsagePlan{}, Position: encodePosition(page.Next)}
 	for _, id := range page.IDs {
 		if p := found[id]; p != nil {
 			out.Items = append(out.Items, usagePlan(p))

@@ -277,3 +277,23 @@ func TestRacingAssignmentsThroughTheAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyAPIStagesAreShown checks that a plan without stages carries
+// "apiStages": [] in every answer, as API Gateway's do: scripts read
+// plan["apiStages"].
+func TestEmptyAPIStagesAreShown(t *testing.T) {
+	f := setup(t)
+	id := f.createPlan(nil)
+	answers := map[string]obj{
+		"CreateUsagePlan": f.ok("plans", obj{"action": "CreateUsagePlan", "name": "bare"}),
+		"GetUsagePlan":    f.ok("plans", obj{"action": "GetUsagePlan", "usagePlanId": id}),
+		"GetUsagePlans":   f.ok("plans", obj{"action": "GetUsagePlans"})["items"].([]any)[0].(obj),
+		"UpdateUsagePlan": f.ok("plans", obj{"action": "UpdateUsagePlan", "usagePlanId": id,
+			"patchOperations": []obj{{"op": "replace", "path": "/name", "value": "renamed"}}}),
+	}
+	for action, out := range answers {
+		if stages, ok := out["apiStages"].([]any); !ok || len(stages) != 0 {
+			t.Errorf("%s: apiStages = %#v, want []", action, out["apiStages"])
+		}
+	}
+}
