@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"math"
 
 	"github.com/tollgate-dev/tollgate/internal/plans"
 
@@ -51,7 +50,7 @@ func (t *Table) Assign(ctx context.Context, planID, keyID string) error {
 			if err != nil {
 				return err
 			}
-			claims = append(claims, types.TransactWriteItem{Put: claimPut(keyID, s.Key(), planID, p.Version, replace)})
+			claims = append(claims, types.TransactWriteItem{Put: claimPut(keyID, s.Key(), planID, replace)})
 		}
 		c.key.Plans = len(c.meters) + 1
 		items, err := c.items(t.now().Unix())
@@ -110,7 +109,7 @@ func (t *Table) Unassign(ctx context.Context, planID, keyID string) error {
 		if meter == nil {
 			for stage, holder := range c.key.Stages {
 				if holder == planID {
-					if err := t.releaseClaim(ctx, planID, math.MaxInt64, keyID, stage); err != nil {
+					if err := t.releaseClaim(ctx, planID, 0, keyID, stage); err != nil {
 						return err
 					}
 				}

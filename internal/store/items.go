@@ -27,9 +27,9 @@ import (
 // authorizer update meters and nothing else. A stage claim
 // exists only if absent, which makes "one plan per key per API stage" a
 // DynamoDB condition rather than a check that can race. A claim records
-// the plan (plan) and the plan's version that made it (cv), and exists
-// only for a key in the plan. A deleted key's tombstone lives until the
-// delete has removed the rest, so that a delete cut short can be finished.
+// the plan (plan), and exists only for a key in the plan. A deleted key's
+// tombstone lives until the delete has removed the rest, so that a delete
+// cut short can be finished.
 //
 // The meter item is the one item the authorizer writes. A plan whose keys
 // are too hot for one item spreads each over n of them, shards, each with
@@ -75,9 +75,8 @@ const (
 	PrefixRemaining = "e"
 	PrefixCap       = "c"
 
-	attrPlan         = "plan" // on a stage claim: the plan that holds the stage
-	attrClaimVersion = "cv"   // on a stage claim: the plan's version that made it
-	attrUsageToken   = "ut"   // on a meter item: the last extension's change token
+	attrPlan       = "plan" // on a stage claim: the plan that holds the stage
+	attrUsageToken = "ut"   // on a meter item: the last extension's change token
 )
 
 const (

@@ -222,7 +222,16 @@ func (t *Table) UpdatePlan(ctx context.Context, id string, change func(*plans.Pl
 	if err != nil {
 		return nil, err
 	}
-	err = retrying(ctx, "finish updating usage plan "+id, func() error { return t.settle(ctx, next) })
+	err = retrying(ctx, "finish updating usage plan "+id, func() error {
+		err := t.settle(ctx, next)
+		if errors.Is(err, errRetry) {
+			// If the plan moved on meanwhile, settle what it is now.
+			if cur, rerr := t.Plan(ctx, id); rerr == nil && cur.Version > next.Version {
+				next = cur
+			}
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("usage plan %s changed, but not every key saw it yet (run UpdateUsagePlan on it again, with no patchOperations to change nothing, to finish): %w", id, err)
 	}
@@ -312,9 +321,10 @@ func (t *Table) claimStages(ctx context.Context, p *Plan, members []string, stag
 			if err != nil {
 				return err
 			}
-			// A claim this plan already holds is written again, so that
-			// it carries this version (see releaseClaim).
-			ok, err := t.putClaim(ctx, keyID, stage, p, replace)
+			if replace == p.ID {
+				continue
+			}
+			ok, err := t.putClaim(ctx, keyID, stage, p.ID, p.Version-1, replace)
 			if err != nil {
 				return err
 			}
@@ -329,58 +339,83 @@ func (t *Table) claimStages(ctx context.Context, p *Plan, members []string, stag
 	return claimed, err
 }
 
-// putClaim claims stage for a member of p, over the claim of replace (a
-// plan that no longer has the stage) if there is one. It writes nothing,
-// and reports false, if the key is no longer in the plan: a claim outlives
-// nothing but its membership, and a key's claims are only ever cleaned up
-// through it. The claim is deterministic, so writing it twice is harmless.
-func (t *Table) putClaim(ctx context.Context, keyID, stage string, p *Plan, replace string) (bool, error) {
+// putClaim claims stage for a member of planID, over the claim of replace
+// (a plan that no longer has the stage) if there is one, provided the plan
+// is still at version: an operation on an older version of the plan
+// changes no claim. It writes nothing, and reports false, if the key is no
+// longer in the plan: a claim exists only for a member, for a key's claims
+// are cleaned up only through its memberships. Writing a claim twice is
+// harmless.
+func (t *Table) putClaim(ctx context.Context, keyID, stage, planID string, version int64, replace string) (bool, error) {
 	failed, err := t.transactReasons(ctx, []types.TransactWriteItem{
-		{Put: claimPut(keyID, stage, p.ID, p.Version, replace)},
-		{ConditionCheck: &types.ConditionCheck{Key: itemKey(planPK(p.ID), skMember+keyID), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		{Put: claimPut(keyID, stage, planID, replace)},
+		{ConditionCheck: &types.ConditionCheck{Key: itemKey(planPK(planID), skMember+keyID), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		planAt(planID, version),
 	})
 	switch {
 	case err == nil:
 		return true, nil
-	case len(failed) == 2 && failed[1]:
+	case len(failed) == 3 && failed[1] && !failed[2]:
 		return false, nil
 	case errors.Is(err, errRetry):
-		return false, err // another plan claimed it meanwhile: read again
+		return false, err // another plan claimed it, or the plan moved on: read again
 	}
 	return false, fmt.Errorf("claim API stage %s for key %s: %w", stage, keyID, err)
+}
+
+// planAt checks that a plan is at version.
+func planAt(planID string, version int64) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		Key:                       itemKey(planPK(planID), skPlan),
+		ConditionExpression:       aws.String("pv = :pv"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pv": N(version)},
+	}}
 }
 
 // releaseClaims undoes claimStages, for a change that did not land.
 func (t *Table) releaseClaims(ctx context.Context, p *Plan, claims []claim) {
 	for _, c := range claims {
-		t.releaseClaim(ctx, p.ID, p.Version, c.keyID, c.stage)
+		t.releaseClaim(ctx, p.ID, p.Version-1, c.keyID, c.stage)
 	}
 }
 
-// releaseClaim deletes planID's claim on a key's stage, if it was made at
-// version upTo or before: a claim that a later version of the plan made is
-// that version's business. So an operation still working on an older
-// version of a plan cannot undo what a newer one did.
-func (t *Table) releaseClaim(ctx context.Context, planID string, upTo int64, keyID, stage string) error {
-	_, err := t.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: &t.Name, Key: itemKey(KeyPK(keyID), claimSK(stage)),
-		ConditionExpression:       aws.String("#plan = :plan AND (attribute_not_exists(#cv) OR #cv <= :cv)"),
-		ExpressionAttributeNames:  map[string]string{"#plan": attrPlan, "#cv": attrClaimVersion},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":plan": S(planID), ":cv": N(upTo)},
-	})
-	if err != nil && !isConditionFailed(err) {
+// releaseClaim deletes planID's claim on a key's stage, provided the plan
+// is still at version (any version if 0): an operation on an older version
+// of the plan cannot undo what a newer one did.
+func (t *Table) releaseClaim(ctx context.Context, planID string, version int64, keyID, stage string) error {
+	del := &types.Delete{
+		Key:                       itemKey(KeyPK(keyID), claimSK(stage)),
+		ConditionExpression:       aws.String("#plan = :plan"),
+		ExpressionAttributeNames:  map[string]string{"#plan": attrPlan},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":plan": S(planID)},
+	}
+	var err error
+	if version == 0 {
+		_, err = t.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &t.Name, Key: del.Key,
+			ConditionExpression: del.ConditionExpression, ExpressionAttributeNames: del.ExpressionAttributeNames,
+			ExpressionAttributeValues: del.ExpressionAttributeValues})
+		if isConditionFailed(err) {
+			return nil
+		}
+	} else {
+		var failed []bool
+		failed, err = t.transactReasons(ctx, []types.TransactWriteItem{{Delete: del}, planAt(planID, version)})
+		if len(failed) == 2 && failed[0] && !failed[1] {
+			return nil // gone already, or another plan's now
+		}
+	}
+	if err != nil && !errors.Is(err, errRetry) {
 		return fmt.Errorf("release stage %s of key %s: %w", stage, keyID, err)
 	}
-	return nil
+	return err
 }
 
-// claimPut writes a stage claim for planID at version where there is none,
-// or over the claim of replace (a plan that no longer has the stage), or
-// over planID's own.
-func claimPut(keyID, stage, planID string, version int64, replace string) *types.Put {
+// claimPut writes a stage claim for planID where there is none, or over
+// the claim of replace (a plan that no longer has the stage), or over
+// planID's own.
+func claimPut(keyID, stage, planID, replace string) *types.Put {
 	item := itemKey(KeyPK(keyID), claimSK(stage))
 	item[attrPlan] = S(planID)
-	item[attrClaimVersion] = N(version)
 	cond := "attribute_not_exists(pk) OR #plan = :me"
 	values := map[string]types.AttributeValue{":me": S(planID)}
 	if replace != "" && replace != planID {

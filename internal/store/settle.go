@@ -25,6 +25,12 @@ import (
 //     it froze;
 //   - Synced reaches Version.
 //
+// Claims change only while the plan is still at the version being settled
+// (a condition on the plan in the same transaction), so a settle that
+// fell behind a newer change of the plan cannot undo that change's
+// claims. A claim released under an update that is about to land is made
+// again by that update's own settle.
+//
 // Every plan operation that needs the plan at rest (UpdatePlan,
 // Assign, DeletePlan) settles an unsettled plan first, and UpdatePlan
 // settles after its own change; a change that changes nothing is
@@ -99,7 +105,7 @@ func (t *Table) syncMember(ctx context.Context, p *Plan, keyID string, holders *
 			}
 			return err
 		}
-		if _, err := t.putClaim(ctx, keyID, s.Key(), p, replace); err != nil {
+		if _, err := t.putClaim(ctx, keyID, s.Key(), p.ID, p.Version, replace); err != nil {
 			return err
 		}
 	}
