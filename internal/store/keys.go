@@ -68,12 +68,14 @@ func (t *Table) CreateKey(ctx context.Context, k *Key) error {
 	switch {
 	case id == k.ID:
 		return nil
-	case errors.Is(err, errRetry) && id != "":
+	case !errors.Is(err, errRetry):
+		return fmt.Errorf("create key %s: %w", k.ID, err)
+	case id != "":
 		return errorf(Conflict, "an API key with this value already exists (id %s): values must be unique", id)
-	case errors.Is(err, errRetry) && rerr == nil:
+	case rerr == nil || IsKind(rerr, NotFound):
 		return errorf(Conflict, "API key %s already exists", k.ID)
 	}
-	return fmt.Errorf("create key %s: %w", k.ID, err)
+	return fmt.Errorf("create key %s: %w", k.ID, rerr)
 }
 
 // KeyIDByHash returns the id of the key whose value hashes to hash, or a

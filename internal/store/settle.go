@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/tollgate-dev/tollgate/internal/plans"
 )
 
@@ -31,11 +32,11 @@ import (
 // claims. A claim released under an update that is about to land is made
 // again by that update's own settle.
 //
-// Every plan operation that needs the plan at rest (UpdatePlan,
-// Assign, DeletePlan) settles an unsettled plan first, and UpdatePlan
-// settles after its own change; a change that changes nothing is
-// therefore the repair of last resort: UpdateUsagePlan with no patch
-// operations.
+// UpdatePlan and Assign settle an unsettled plan first, and UpdatePlan
+// settles after its own change too, whether or not it changed anything:
+// a change that changes nothing is therefore the repair of last resort,
+// UpdateUsagePlan with no patch operations. A key change that finds the
+// key frozen for long settles the plan that froze it (keyRetrying).
 
 // SettlePlan finishes whatever an earlier operation left unfinished on a
 // plan, and repairs its keys' stage claims, and returns the plan.
