@@ -140,15 +140,18 @@ func (t *Table) PlanMembers(ctx context.Context, planID string) ([]string, error
 // ours, and the update goes on instead of taking it for a lost race.
 func (t *Table) UpdatePlan(ctx context.Context, id string, change func(*plans.Plan) error) (*Plan, error) {
 	var next *Plan
+	settled := false // next is settled already
 	err := retrying(ctx, "update usage plan "+id, func() error {
 		old, err := t.Plan(ctx, id)
 		if err != nil {
 			return err
 		}
+		settled = false
 		if old.unsettled() {
 			if err := t.settle(ctx, old); err != nil {
 				return err
 			}
+			settled = true
 		}
 		p := *old
 		p.Plan = clonePlan(old.Plan)
@@ -159,6 +162,7 @@ func (t *Table) UpdatePlan(ctx context.Context, id string, change func(*plans.Pl
 			next = old
 			return nil
 		}
+		settled = false
 		if p.Quota != nil && (old.Quota == nil || old.Quota.Period != p.Quota.Period) {
 			p.QuotaStart = t.now().UnixMicro()
 		}
@@ -221,6 +225,9 @@ func (t *Table) UpdatePlan(ctx context.Context, id string, change func(*plans.Pl
 	})
 	if err != nil {
 		return nil, err
+	}
+	if settled {
+		return next, nil
 	}
 	err = retrying(ctx, "finish updating usage plan "+id, func() error {
 		err := t.settle(ctx, next)
