@@ -8,7 +8,8 @@
 // with the operation's input in API Gateway's camelCase names, and returns
 // the resource as the AWS CLI prints it. Errors carry API Gateway's error
 // types (BadRequestException, NotFoundException, ConflictException,
-// LimitExceededException) and say what is wrong and how to fix it.
+// LimitExceededException, TooManyRequestsException,
+// ServiceUnavailableException) and say what is wrong and how to fix it.
 package admin
 
 import (
@@ -42,6 +43,7 @@ const (
 	NotFound           = "NotFoundException"
 	Conflict           = "ConflictException"
 	LimitExceeded      = "LimitExceededException"
+	TooManyRequests    = "TooManyRequestsException"
 	ServiceUnavailable = "ServiceUnavailableException"
 )
 
@@ -79,7 +81,12 @@ func apiError(err error) *Error {
 			return &Error{Type: BadRequest, Message: se.Msg}
 		}
 	}
-	return &Error{Type: ServiceUnavailable, Message: "Tollgate could not complete the operation; try again: " + err.Error()}
+	// Every operation is safe to repeat: after either of these, the same
+	// call again finishes what this one may have left half-done.
+	if store.IsThrottled(err) {
+		return &Error{Type: TooManyRequests, Message: "DynamoDB is throttling Tollgate's table; wait a few seconds and send the same request again: " + err.Error()}
+	}
+	return &Error{Type: ServiceUnavailable, Message: "Tollgate could not complete the operation because DynamoDB failed or did not answer; send the same request again: " + err.Error()}
 }
 
 // operation runs one action on its raw payload.
@@ -177,8 +184,11 @@ func (h *Handler) Handle(ctx context.Context, payload []byte) (any, *Error) {
 	if err != nil {
 		e := apiError(err)
 		level := slog.LevelInfo
-		if e.Type == ServiceUnavailable {
+		switch e.Type {
+		case ServiceUnavailable:
 			level = slog.LevelError
+		case TooManyRequests:
+			level = slog.LevelWarn
 		}
 		h.svc.Log.LogAttrs(ctx, level, "operation failed", slog.String("action", name),
 			slog.String("errorType", e.Type), slog.String("errorMessage", e.Message))

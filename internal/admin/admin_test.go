@@ -42,7 +42,12 @@ var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 func setup(t testing.TB) *fixture {
 	t.Helper()
 	clk := &clock{t: now}
-	tbl := dynamotest.Store(t, dynamotest.Client(t), clk.Now)
+	return setupOn(t, dynamotest.Store(t, dynamotest.Client(t), clk.Now), clk)
+}
+
+// setupOn serves the admin functions over tbl.
+func setupOn(t testing.TB, tbl *store.Table, clk *clock) *fixture {
+	t.Helper()
 	svc := &admin.Service{Store: tbl, Now: clk.Now, Log: slog.New(slog.DiscardHandler)}
 	f := &fixture{t: t, tbl: tbl, clock: clk, handlers: map[string]*admin.Handler{}}
 	for _, fn := range admin.Functions {

@@ -10,6 +10,15 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/store"
 )
 
+// The admin functions' DynamoDB client retries each call up to
+// ClientAttempts times, backing off up to ClientMaxBackoff in between:
+// admin operations may wait out DynamoDB throttling, and the Lambda's own
+// timeout bounds them.
+const (
+	ClientAttempts   = 10
+	ClientMaxBackoff = 2 * time.Second
+)
+
 // FromEnv wires an admin function for Lambda: a JSON logger on stdout
 // (LOG_LEVEL), the table named by TABLE_NAME, and a DynamoDB client from
 // the SDK's standard configuration.
@@ -22,9 +31,7 @@ func FromEnv(ctx context.Context, fn string, getenv func(string) string) (*Handl
 	if table == "" {
 		return nil, fmt.Errorf("TABLE_NAME is not set: set it to the Tollgate table's name")
 	}
-	// Admin operations may wait out DynamoDB throttling; the Lambda's own
-	// timeout bounds them.
-	db, err := store.NewClient(ctx, 10, 2*time.Second)
+	db, err := store.NewClient(ctx, ClientAttempts, ClientMaxBackoff)
 	if err != nil {
 		return nil, err
 	}

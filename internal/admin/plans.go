@@ -61,8 +61,8 @@ func createUsagePlan(ctx context.Context, s *Service, in *createUsagePlanInput) 
 }
 
 // usagePlan is the plan as API Gateway returns it.
-func usagePlan(p *store.Plan) plans.Plan {
-	out := p.Plan
+func usagePlan(p *store.Plan) UsagePlan {
+	out := UsagePlan{Plan: p.Plan, APIStages: p.APIStages}
 	if out.APIStages == nil {
 		out.APIStages = []plans.APIStage{}
 	}
@@ -128,7 +128,7 @@ func getUsagePlans(ctx context.Context, s *Service, in *getUsagePlansInput) (any
 	if err != nil {
 		return nil, err
 	}
-	out := List[plans.Plan]{Items: []plans.Plan{}, Position: encodePosition(page.Next)}
+	out := List[UsagePlan]{Items: []UsagePlan{}, Position: encodePosition(page.Next)}
 	for _, id := range page.IDs {
 		if p := found[id]; p != nil {
 			out.Items = append(out.Items, usagePlan(p))
@@ -143,12 +143,14 @@ type updateUsagePlanInput struct {
 	PatchOperations []PatchOperation `json:"patchOperations"`
 }
 
+// updateUsagePlan applies patch operations to a plan. Applying them again
+// leaves the plan as it is and succeeds, and any call first finishes what
+// an earlier one left half-done (a Lambda timeout, DynamoDB failing);
+// with no patch operations it does only that, and repairs the plan's
+// keys: the repair operation (see store.SettlePlan).
 func updateUsagePlan(ctx context.Context, s *Service, in *updateUsagePlanInput) (any, error) {
 	if in.UsagePlanID == "" {
 		return nil, badRequest("usagePlanId is required: the id of the usage plan")
-	}
-	if len(in.PatchOperations) == 0 {
-		return nil, badRequest(`patchOperations is empty: say what to change, e.g. [{"op":"replace","path":"/throttle/rateLimit","value":"10"}]`)
 	}
 	p, err := s.Store.UpdatePlan(ctx, in.UsagePlanID, func(p *plans.Plan) error {
 		for i, op := range in.PatchOperations {
@@ -224,16 +226,13 @@ func patchPlan(p *plans.Plan, i int, op PatchOperation) *Error {
 		if !ok || apiID == "" || stage == "" {
 			return badRequest("patchOperations[%d].value must name a stage as apiId:stage, not %q", i, v)
 		}
+		// Adding a stage the plan has, or removing one it lacks, changes
+		// nothing and succeeds, so that a repeated call converges.
 		idx := stageIndex(p, apiID+":"+stage)
-		if op.Op == "add" {
-			if idx >= 0 {
-				return badRequest("patchOperations[%d]: the plan already covers %s", i, v)
-			}
+		switch {
+		case op.Op == "add" && idx < 0:
 			p.APIStages = append(p.APIStages, plans.APIStage{APIID: apiID, Stage: stage})
-		} else {
-			if idx < 0 {
-				return errorf(NotFound, "patchOperations[%d]: the plan does not cover %s", i, v)
-			}
+		case op.Op == "remove" && idx >= 0:
 			p.APIStages = append(p.APIStages[:idx], p.APIStages[idx+1:]...)
 		}
 	case strings.HasPrefix(op.Path, "/apiStages/"):
@@ -385,6 +384,8 @@ func (in *usagePlanKeyInput) check() *Error {
 	return nil
 }
 
+// createUsagePlanKey puts a key in a plan. A key already in it is
+// success, so that a repeated call converges.
 func createUsagePlanKey(ctx context.Context, s *Service, in *createUsagePlanKeyInput) (any, error) {
 	if e := in.check(); e != nil {
 		return nil, e
@@ -467,6 +468,9 @@ func getUsagePlanKeys(ctx context.Context, s *Service, in *getUsagePlanKeysInput
 	return out, nil
 }
 
+// deleteUsagePlanKey takes a key out of a plan. A key that is not in it
+// (any more) is success, so that a repeated call converges; a key or plan
+// that does not exist is NotFound.
 func deleteUsagePlanKey(ctx context.Context, s *Service, in *usagePlanKeyInput) (any, error) {
 	if e := in.check(); e != nil {
 		return nil, e

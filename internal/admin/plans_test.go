@@ -174,14 +174,24 @@ func TestUpdateUsagePlanPaths(t *testing.T) {
 		{obj{"op": "replace", "path": "/throttle/burstLimit", "value": "1.5"}, admin.BadRequest, []string{"whole number"}},
 		{obj{"op": "replace", "path": "/apiStages/api1:prod/throttle//new/GET/rateLimit", "value": "1"}, admin.BadRequest, []string{"burstLimit must be at least 1", "same patchOperations"}},
 		{obj{"op": "add", "path": "/apiStages", "value": "api1prod"}, admin.BadRequest, []string{"apiId:stage"}},
-		{obj{"op": "add", "path": "/apiStages", "value": "api1:prod"}, admin.BadRequest, []string{"already"}},
-		{obj{"op": "remove", "path": "/apiStages", "value": "api1:nope"}, admin.NotFound, []string{"api1:nope"}},
 		{obj{"op": "replace", "path": "/apiStages/api1:nope/throttle//x/GET/rateLimit", "value": "1"}, admin.NotFound, []string{"add it first"}},
 		{obj{"op": "replace", "path": "/apiStages/api1:prod/throttle//x/FETCH/rateLimit", "value": "1"}, admin.BadRequest, []string{"route throttle key"}},
 		{obj{"op": "replace", "path": "/apiStages/api1:prod/throttle", "value": "not json"}, admin.BadRequest, []string{"JSON object"}},
 	}
 	for _, b := range bad {
 		f.fails("plans", patch(b.op), b.typ, b.words...)
+	}
+	// Adding a stage the plan has, removing one it lacks, or no patch at
+	// all changes nothing, and succeeds: a repeated call converges.
+	before := f.ok("plans", obj{"action": "GetUsagePlan", "usagePlanId": id})
+	for _, op := range [][]obj{
+		{{"op": "add", "path": "/apiStages", "value": "api1:prod"}},
+		{{"op": "remove", "path": "/apiStages", "value": "api1:nope"}},
+		{},
+	} {
+		if out := f.ok("plans", patch(op...)); js(out) != js(before) {
+			t.Fatalf("%v changed the plan: %s, was %s", op, js(out), js(before))
+		}
 	}
 	f.fails("plans", obj{"action": "UpdateUsagePlan", "usagePlanId": "nope", "patchOperations": []obj{{"op": "replace", "path": "/name", "value": "x"}}}, admin.NotFound)
 }
@@ -199,7 +209,9 @@ func TestUsagePlanKeys(t *testing.T) {
 		t.Fatalf("CreateUsagePlanKey = %v", out)
 	}
 	f.fails("plans", assign(other, key), admin.Conflict, plan, "api1:beta")
-	f.fails("plans", assign(plan, key), admin.Conflict, "already")
+	if again := f.ok("plans", assign(plan, key)); again["id"] != key {
+		t.Fatalf("CreateUsagePlanKey again = %v", again)
+	}
 	f.fails("plans", obj{"action": "CreateUsagePlanKey", "usagePlanId": plan, "keyId": key}, admin.BadRequest, "keyType")
 	f.fails("plans", assign("nope", key), admin.NotFound, "nope")
 	f.fails("plans", assign(plan, "nope"), admin.NotFound, "nope")
@@ -218,7 +230,9 @@ func TestUsagePlanKeys(t *testing.T) {
 	}
 	f.fails("plans", obj{"action": "DeleteUsagePlan", "usagePlanId": plan}, admin.Conflict, "DeleteUsagePlanKey")
 	f.ok("plans", obj{"action": "DeleteUsagePlanKey", "usagePlanId": plan, "keyId": key})
-	f.fails("plans", obj{"action": "DeleteUsagePlanKey", "usagePlanId": plan, "keyId": key}, admin.NotFound)
+	f.ok("plans", obj{"action": "DeleteUsagePlanKey", "usagePlanId": plan, "keyId": key}) // again: nothing to do
+	f.fails("plans", obj{"action": "DeleteUsagePlanKey", "usagePlanId": plan, "keyId": "nope"}, admin.NotFound, "nope")
+	f.fails("plans", obj{"action": "DeleteUsagePlanKey", "usagePlanId": "nope", "keyId": key}, admin.NotFound, "nope")
 	// The stage is free now: the other plan may take it.
 	f.ok("plans", assign(other, key))
 
@@ -260,6 +274,26 @@ func TestRacingAssignmentsThroughTheAPI(t *testing.T) {
 	for _, e := range errs {
 		if e != nil && e.Type != admin.Conflict {
 			t.Fatalf("the loser got %v, want a ConflictException", e)
+		}
+	}
+}
+
+// TestEmptyAPIStagesAreShown checks that a plan without stages carries
+// "apiStages": [] in every answer, as API Gateway's do: scripts read
+// plan["apiStages"].
+func TestEmptyAPIStagesAreShown(t *testing.T) {
+	f := setup(t)
+	id := f.createPlan(nil)
+	answers := map[string]obj{
+		"CreateUsagePlan": f.ok("plans", obj{"action": "CreateUsagePlan", "name": "bare"}),
+		"GetUsagePlan":    f.ok("plans", obj{"action": "GetUsagePlan", "usagePlanId": id}),
+		"GetUsagePlans":   f.ok("plans", obj{"action": "GetUsagePlans"})["items"].([]any)[0].(obj),
+		"UpdateUsagePlan": f.ok("plans", obj{"action": "UpdateUsagePlan", "usagePlanId": id,
+			"patchOperations": []obj{{"op": "replace", "path": "/name", "value": "renamed"}}}),
+	}
+	for action, out := range answers {
+		if stages, ok := out["apiStages"].([]any); !ok || len(stages) != 0 {
+			t.Errorf("%s: apiStages = %#v, want []", action, out["apiStages"])
 		}
 	}
 }

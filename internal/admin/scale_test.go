@@ -18,6 +18,7 @@ func TestTwentyThousandKeys(t *testing.T) {
 	if testing.Short() {
 		t.Skip("creates 20,000 keys")
 	}
+	t.Parallel() // with the other long tests
 	f := setup(t)
 	ctx := context.Background()
 	const total = 20_000

@@ -46,6 +46,13 @@ func isoTime(sec int64) string {
 	return time.Unix(sec, 0).UTC().Format("2006-01-02T15:04:05+00:00")
 }
 
+// UsagePlan is API Gateway's UsagePlan. apiStages is always there, [] for
+// none, as in API Gateway's model and the scripts that read it.
+type UsagePlan struct {
+	plans.Plan
+	APIStages []plans.APIStage `json:"apiStages"`
+}
+
 // UsagePlanKey is API Gateway's UsagePlanKey. Its value is never known.
 type UsagePlanKey struct {
 	ID   string `json:"id"`

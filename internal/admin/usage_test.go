@@ -11,18 +11,30 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/admin"
 	"github.com/tollgate-dev/tollgate/internal/authorizer"
+	"github.com/tollgate-dev/tollgate/internal/store"
 )
 
 func (f *fixture) authorizer(denyTTL time.Duration) *authorizer.Authorizer {
-	cfg := authorizer.Defaults
-	cfg.Table, cfg.DenyTTL = f.tbl.Name, denyTTL
-	return authorizer.New(cfg, f.tbl.DB, f.clock.Now, slog.New(slog.DiscardHandler))
+	return newAuthorizer(f.tbl, f.clock, denyTTL)
 }
 
-func call(a *authorizer.Authorizer, value string) bool {
+// newAuthorizer is an authorizer instance over tbl. These tests check what
+// admin changes do to decisions, not how fast decisions are: the deadline
+// is long, so that a machine busy with other work cannot turn a decision
+// into a fail-closed denial.
+func newAuthorizer(tbl *store.Table, clk *clock, denyTTL time.Duration) *authorizer.Authorizer {
+	cfg := authorizer.Defaults
+	cfg.Table, cfg.DenyTTL, cfg.Deadline = tbl.Name, denyTTL, time.Minute
+	return authorizer.New(cfg, tbl.DB, clk.Now, slog.New(slog.DiscardHandler))
+}
+
+func call(a *authorizer.Authorizer, value string) bool { return callStage(a, value, "prod") }
+
+// callStage asks a for a decision on a request to API api1's stage.
+func callStage(a *authorizer.Authorizer, value, stage string) bool {
 	return a.Authorize(context.Background(), events.APIGatewayV2CustomAuthorizerV2Request{
 		RouteKey: "GET /x", Headers: map[string]string{"x-api-key": value},
-		RequestContext: events.APIGatewayV2HTTPRequestContext{APIID: "api1", Stage: "prod", RouteKey: "GET /x"},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{APIID: "api1", Stage: stage, RouteKey: "GET /x"},
 	}).IsAuthorized
 }
 

@@ -87,7 +87,9 @@ func StartOn(ctx context.Context, port int) (*Server, error) {
 		workDir:  work,
 	}
 	go func() { cmd.Wait(); close(s.done) }()
-	if err := s.waitReady(ctx, 60*time.Second); err != nil {
+	// The limit catches a JVM that hangs, not a slow one: on a machine busy
+	// with other work, start-up takes well over a minute.
+	if err := s.waitReady(ctx, 3*time.Minute); err != nil {
 		s.Stop()
 		return nil, err
 	}

@@ -12,14 +12,18 @@ import (
 // Assign puts a key in a plan. It claims each of the plan's stages for the
 // key, so a second plan for a stage the key already has is a Conflict that
 // names the plan holding it. Of two racing assignments, one wins.
+//
+// It is one transaction, whose SDK retries are idempotent. Assigning a key
+// that is already in the plan succeeds, and repairs its stage claims, so
+// that a call repeated after a lost answer converges.
 func (t *Table) Assign(ctx context.Context, planID, keyID string) error {
-	return retrying(ctx, "assign API key "+keyID+" to usage plan "+planID, func() error {
+	return t.keyRetrying(ctx, "assign API key "+keyID+" to usage plan "+planID, func() error {
 		p, err := t.Plan(ctx, planID)
 		if err != nil {
 			return err
 		}
-		if p.Synced < p.Version {
-			if err := t.syncPlan(ctx, p, nil); err != nil {
+		if p.unsettled() {
+			if err := t.settle(ctx, p); err != nil {
 				return err
 			}
 		}
@@ -29,7 +33,7 @@ func (t *Table) Assign(ctx context.Context, planID, keyID string) error {
 		}
 		for _, m := range c.meters {
 			if m.planID == planID {
-				return errorf(Conflict, "API key %s is already in usage plan %s", keyID, planID)
+				return t.syncMember(ctx, p, keyID, &holderCache{t: t, plans: map[string]*Plan{}})
 			}
 		}
 		if len(c.meters) >= MaxPlansPerKey {
@@ -85,8 +89,13 @@ func (t *Table) Assign(ctx context.Context, planID, keyID string) error {
 // Unassign takes a key out of a plan and releases the stages the plan held
 // for it. The meter item stays, without kv, for usage history; an authorizer
 // that still routes the key to the plan fails its write on the missing kv.
+//
+// It is one transaction, whose SDK retries are idempotent. Taking out a
+// key that is not in the plan succeeds, and releases any claim the plan
+// still holds for it, so that a call repeated after a lost answer
+// converges.
 func (t *Table) Unassign(ctx context.Context, planID, keyID string) error {
-	return retrying(ctx, "remove API key "+keyID+" from usage plan "+planID, func() error {
+	return t.keyRetrying(ctx, "remove API key "+keyID+" from usage plan "+planID, func() error {
 		c, err := t.beginKeyChange(ctx, keyID)
 		if err != nil {
 			return err
@@ -98,7 +107,14 @@ func (t *Table) Unassign(ctx context.Context, planID, keyID string) error {
 			}
 		}
 		if meter == nil {
-			return errorf(NotFound, "API key %s is not in usage plan %s", keyID, planID)
+			for stage, holder := range c.key.Stages {
+				if holder == planID {
+					if err := t.releaseClaim(ctx, planID, 0, keyID, stage); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
 		}
 		c.skip = planID
 		c.key.Plans = len(c.meters) - 1

@@ -11,6 +11,7 @@ import (
 //	item                      pk                  sk
 //	API key                   KEY#<keyId>         K
 //	stage claim               KEY#<keyId>         K#S#<apiId>:<stage>
+//	deleted key's tombstone   KEY#<keyId>         D
 //	meter (an assignment)     METER#<keyId>       P#<planId>
 //	usage history             METER#<keyId>       U#<planId>#<yyyymm>
 //	meter shard i of n        METER#<keyId>#<i>   P#<planId>
@@ -26,7 +27,10 @@ import (
 // a partition of their own so that IAM (dynamodb:LeadingKeys) can let the
 // authorizer update meters and nothing else. A stage claim
 // exists only if absent, which makes "one plan per key per API stage" a
-// DynamoDB condition rather than a check that can race.
+// DynamoDB condition rather than a check that can race. A claim records
+// the plan (plan), and exists only for a key in the plan. A deleted key's
+// tombstone lives until the delete has removed the rest, so that a delete
+// cut short can be finished.
 //
 // An identity item says which key an identity (a JWT claim value, see
 // Key.Identities) belongs to; its pk holds the SHA-256 of the claim value.
@@ -57,6 +61,7 @@ import (
 //	d<yyyymmdd>   requests admitted on that UTC day
 //	e<yyyymmdd>   quota remaining after that day's last admission or
 //	              extension
+//	ut            the change token of the last extension (SetRemaining)
 //
 // Every admin change that matters to a decision moves kv or pv on the meter
 // items it affects, and every decision is conditional on both, so a cached
@@ -80,12 +85,14 @@ const (
 	PrefixRemaining = "e"
 	PrefixCap       = "c"
 
-	attrPlan = "plan" // on a stage claim: the plan that holds the stage
+	attrPlan       = "plan" // on a stage claim: the plan that holds the stage
+	attrUsageToken = "ut"   // on a meter item: the last extension's change token
 )
 
 const (
 	skKey       = "K"
 	skClaim     = "K#S#"
+	skTombstone = "D"
 	skMeter     = "P#"
 	skHistory   = "U#"
 	skHash      = "H"

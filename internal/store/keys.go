@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -70,18 +71,26 @@ func (t *Table) CreateKey(ctx context.Context, k *Key) error {
 	}
 	err = retrying(ctx, "create API key "+k.ID, func() error {
 		err := t.transact(ctx, items)
-		if err != errRetry {
+		if err == nil {
+			return nil
+		}
+		// The SDK's retries of a transaction are idempotent; but if they
+		// all failed, or a condition did, the key may be there all the
+		// same. The value's hash pointing at this key's id, which is new,
+		// says that it is ours, whose answer was lost.
+		id, rerr := t.KeyIDByHash(ctx, k.Hash)
+		switch {
+		case id == k.ID:
+			return nil
+		case err != errRetry:
 			return err
-		}
-		// Say which condition failed; if none did, another transaction
-		// was in the way, and trying again settles it.
-		switch id, _ := t.KeyIDByHash(ctx, k.Hash); id {
-		case "":
-		case k.ID:
-			return nil // our own write, whose answer was lost
-		default:
+		case id != "":
 			return errorf(Conflict, "an API key with this value already exists (id %s): values must be unique", id)
+		case rerr != nil && !IsKind(rerr, NotFound):
+			return rerr
 		}
+		// Say which other condition failed; if none did, another
+		// transaction was in the way, and trying again settles it.
 		if err := t.identitiesHeld(ctx, k.ID, k.Identities); err != nil {
 			return err
 		}
@@ -230,10 +239,25 @@ func (t *Table) beginKeyChange(ctx context.Context, id string) (*keyChange, erro
 	}
 	for _, m := range meters {
 		if m.version < 0 {
-			return nil, errRetry // frozen for a moment by capShards
+			return nil, &frozenError{keyID: id, planID: m.planID} // for a moment, by capShards
 		}
 	}
 	return &keyChange{key: k, old: k.Version, meters: meters, idents: slices.Clone(k.Identities)}, nil
+}
+
+// keyRetrying is retrying for operations that change a key. A key whose
+// shards a capping froze waits; if it stays frozen through every attempt,
+// the capping stopped half-way, and settling its plan thaws the key.
+func (t *Table) keyRetrying(ctx context.Context, what string, op func() error) error {
+	err := retrying(ctx, what, op)
+	var f *frozenError
+	if !errors.As(err, &f) {
+		return err
+	}
+	if _, err := t.SettlePlan(ctx, f.planID); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return retrying(ctx, what, op)
 }
 
 // items returns the record's conditional Put and the meter updates.
@@ -294,7 +318,7 @@ func (c *keyChange) identityChanges() (added, removed []string) {
 // once if the key changes concurrently; it must not keep state between calls.
 func (t *Table) UpdateKey(ctx context.Context, id string, change func(*Key) error) (*Key, error) {
 	var k *Key
-	err := retrying(ctx, "update API key "+id, func() error {
+	err := t.keyRetrying(ctx, "update API key "+id, func() error {
 		c, err := t.beginKeyChange(ctx, id)
 		if err != nil {
 			return err
@@ -322,21 +346,30 @@ func (t *Table) UpdateKey(ctx context.Context, id string, change func(*Key) erro
 }
 
 // DeleteKey deletes a key, its value's hash, its assignments and its usage.
-// The first transaction makes the key unusable everywhere at once; claims
-// and history go afterwards, and a key id is never reused, so a crash in
-// between leaves only unreachable items.
+// The first transaction makes the key unusable everywhere at once, and
+// leaves a tombstone; claims and history go afterwards, the tombstone
+// last. A delete that stops in between is finished by the next DeleteKey
+// of the key, which finds the tombstone. A key that is gone without one is
+// NotFound, as in API Gateway, also when an earlier call deleted it and its
+// answer was lost.
 func (t *Table) DeleteKey(ctx context.Context, id string) error {
-	var assigned []meterRef
-	err := retrying(ctx, "delete API key "+id, func() error {
+	shards := 1
+	err := t.keyRetrying(ctx, "delete API key "+id, func() error {
 		c, err := t.beginKeyChange(ctx, id)
 		if err != nil {
 			return err
 		}
 		k := c.key
-		assigned = c.meters
+		shards = 1
+		for _, m := range c.meters {
+			shards = max(shards, m.shards)
+		}
+		tomb := itemKey(KeyPK(id), skTombstone)
+		tomb[AttrShards] = N(int64(shards))
 		items := []types.TransactWriteItem{
 			{Delete: &types.Delete{Key: itemKey(KeyPK(id), skKey), ConditionExpression: aws.String("kv = :old"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":old": N(c.old)}}},
+			{Put: &types.Put{Item: tomb}},
 			{Delete: &types.Delete{Key: itemKey(hashPK(k.Hash), skHash)}},
 			{Delete: &types.Delete{Key: itemKey(pkCatalog, catalogKey+id)}},
 		}
@@ -356,48 +389,83 @@ func (t *Table) DeleteKey(ctx context.Context, id string) error {
 		}
 		return t.transact(ctx, items)
 	})
-	if err != nil {
-		return err
-	}
-	if _, err := t.deletePartition(ctx, KeyPK(id)); err != nil {
-		return err
-	}
-	// Shard 0's items, those of plans the key has left included, say how
-	// many shard partitions there are; the transaction took the assigned
-	// ones, whose counts the key change read.
-	shards, err := t.deletePartition(ctx, MeterPK(id))
-	if err != nil {
-		return err
-	}
-	for _, m := range assigned {
-		shards = max(shards, m.shards)
-	}
-	for i := 1; i < shards; i++ {
-		if _, err := t.deletePartition(ctx, ShardPK(id, i)); err != nil {
+	if IsKind(err, NotFound) {
+		out, gerr := t.DB.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: &t.Name, Key: itemKey(KeyPK(id), skTombstone), ConsistentRead: aws.Bool(true),
+		})
+		if gerr != nil {
+			return fmt.Errorf("delete key %s: %w", id, gerr)
+		}
+		if out.Item == nil {
 			return err
 		}
+		ns, _ := Int(out.Item, AttrShards)
+		shards = int(ns)
+	} else if err != nil {
+		return err
+	}
+	return t.finishDelete(ctx, id, shards)
+}
+
+// finishDelete removes what a deleted key left: its usage, in every shard
+// partition, then its claims, then its tombstone. Shard 0's meter items,
+// those of plans the key had left included, say how many shard partitions
+// there are, so they go after the others.
+func (t *Table) finishDelete(ctx context.Context, id string, shards int) error {
+	n, err := t.partitionShards(ctx, MeterPK(id))
+	if err != nil {
+		return err
+	}
+	for i := max(n, shards) - 1; i >= 0; i-- {
+		if err := t.deletePartition(ctx, ShardPK(id, i), ""); err != nil {
+			return err
+		}
+	}
+	if err := t.deletePartition(ctx, KeyPK(id), skTombstone); err != nil {
+		return err
+	}
+	_, err = t.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &t.Name, Key: itemKey(KeyPK(id), skTombstone)})
+	if err != nil {
+		return fmt.Errorf("delete key %s: %w", id, err)
 	}
 	return nil
 }
 
-// deletePartition removes whatever is left under pk, and returns the most
-// shards a meter item there had (1 for none).
-func (t *Table) deletePartition(ctx context.Context, pk string) (shards int, err error) {
-	in := &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": S(pk)},
-		ProjectionExpression:      aws.String("pk, sk, ns"),
-	}
-	shards = 1
-	err = t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error {
+// partitionShards returns the most shards a meter item under pk records (1
+// for none).
+func (t *Table) partitionShards(ctx context.Context, pk string) (int, error) {
+	in := prefixQuery(pk, skMeter)
+	in.ProjectionExpression = aws.String("ns")
+	shards := 1
+	err := t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error {
 		if ns, ok := Int(item, AttrShards); ok {
 			shards = max(shards, int(ns))
 		}
-		_, err := t.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &t.Name, Key: itemKey(pk, Str(item, AttrSK))})
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("read meters in %s: %w", pk, err)
+	}
+	return shards, nil
+}
+
+// deletePartition removes whatever is left under pk but the item whose
+// sort key is keep.
+func (t *Table) deletePartition(ctx context.Context, pk, keep string) error {
+	in := &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": S(pk)},
+		ProjectionExpression:      aws.String("pk, sk"),
+	}
+	return t.queryAll(ctx, in, func(item map[string]types.AttributeValue) error {
+		sk := Str(item, AttrSK)
+		if sk == keep {
+			return nil
+		}
+		_, err := t.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &t.Name, Key: itemKey(pk, sk)})
 		if err != nil {
-			return fmt.Errorf("delete %s %s: %w", pk, Str(item, AttrSK), err)
+			return fmt.Errorf("delete %s %s: %w", pk, sk, err)
 		}
 		return nil
 	})
-	return shards, err
 }

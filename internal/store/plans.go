@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -35,17 +37,33 @@ type Plan struct {
 	// Shards is how many meter items each key's usage is spread over
 	// (plans.Shards); 0 means 1. It never changes.
 	Shards int `json:"ns,omitempty"`
-	// Recap is the quota window whose shards the sync caps, after a change
-	// of a sharded plan's quota limit (see capShards).
-	Recap string `json:"rc,omitempty"`
+	// Recap is a quota window whose shards an operation is capping, after
+	// a change of a sharded plan's quota limit, and RecapToken the
+	// operation's claim on it (see caps.go). Whoever settles the plan
+	// finishes the capping.
+	Recap      string `json:"rc,omitempty"`
+	RecapToken string `json:"rt,omitempty"`
+	// Token is the change token of the write that made this version, by
+	// which an update recognises its own write (see UpdatePlan).
+	Token string `json:"ct,omitempty"`
 }
 
 // ShardCount is Shards, at least 1.
 func (p *Plan) ShardCount() int { return max(1, p.Shards) }
 
+// unsettled reports whether an operation on the plan has not finished:
+// a change whose keys have not all seen it, or a capping of shards.
+func (p *Plan) unsettled() bool { return p.Synced < p.Version || p.Recap != "" }
+
+// hasStage reports whether the plan covers an API stage ("apiId:stage").
+func (p *Plan) hasStage(stage string) bool {
+	return slices.ContainsFunc(p.APIStages, func(s plans.APIStage) bool { return s.Key() == stage })
+}
+
 // CreatePlan stores a new plan.
 func (t *Table) CreatePlan(ctx context.Context, p *Plan) error {
 	p.Version, p.Synced, p.Keys, p.Epoch = 1, 1, 0, 0
+	p.Token = newToken()
 	if p.Quota != nil {
 		p.QuotaStart = t.now().UnixMicro()
 	}
@@ -57,13 +75,19 @@ func (t *Table) CreatePlan(ctx context.Context, p *Plan) error {
 		{Put: &types.Put{Item: rec, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		{Put: &types.Put{Item: itemKey(pkCatalog, catalogPlan+p.ID)}},
 	})
-	if err == errRetry {
+	if err == nil {
+		return nil
+	}
+	// The SDK's retries of a transaction are idempotent; but if they all
+	// failed, the plan may be there all the same. Its token says whether
+	// it is ours.
+	if cur, rerr := t.Plan(ctx, p.ID); rerr == nil && cur.Token == p.Token {
+		return nil
+	}
+	if errors.Is(err, errRetry) {
 		return errorf(Conflict, "usage plan %s already exists", p.ID)
 	}
-	if err != nil {
-		return fmt.Errorf("create plan %s: %w", p.ID, err)
-	}
-	return nil
+	return fmt.Errorf("create plan %s: %w", p.ID, err)
 }
 
 // Plan loads a plan, strongly consistent.
@@ -105,24 +129,40 @@ func (t *Table) PlanMembers(ctx context.Context, planID string) ([]string, error
 // every member first; if a member already has another plan for one of them,
 // nothing changes and the Conflict names that plan. change may run more than
 // once under concurrency.
+//
+// UpdatePlan is safe to repeat and to cut short. It first finishes whatever
+// an earlier call left unsettled (see settle). A change that leaves the
+// plan as it is writes nothing, but still settles the plan and repairs its
+// keys' claims, so repeating a call converges, and a change that does
+// nothing is the repair. The plan's write carries a change token (ct): if
+// its answer is lost, or the SDK's retry of it fails its condition because
+// the first attempt landed, reading the token back tells that the write is
+// ours, and the update goes on instead of taking it for a lost race.
 func (t *Table) UpdatePlan(ctx context.Context, id string, change func(*plans.Plan) error) (*Plan, error) {
 	var next *Plan
-	var removed []string
+	settled := false // next is settled already
 	err := retrying(ctx, "update usage plan "+id, func() error {
 		old, err := t.Plan(ctx, id)
 		if err != nil {
 			return err
 		}
-		if old.Synced < old.Version {
-			if err := t.syncPlan(ctx, old, nil); err != nil {
+		settled = false
+		if old.unsettled() {
+			if err := t.settle(ctx, old); err != nil {
 				return err
 			}
+			settled = true
 		}
 		p := *old
 		p.Plan = clonePlan(old.Plan)
 		if err := change(&p.Plan); err != nil {
 			return err
 		}
+		if samePlan(&old.Plan, &p.Plan) {
+			next = old
+			return nil
+		}
+		settled = false
 		if p.Quota != nil && (old.Quota == nil || old.Quota.Period != p.Quota.Period) {
 			p.QuotaStart = t.now().UnixMicro()
 		}
@@ -130,143 +170,145 @@ func (t *Table) UpdatePlan(ctx context.Context, id string, change func(*plans.Pl
 			p.QuotaStart = 0
 		}
 		p.Version = old.Version + 1
-		added := stageDiff(p.APIStages, old.APIStages)
-		removed = stageDiff(old.APIStages, p.APIStages)
+		p.Token = newToken()
 		members, err := t.PlanMembers(ctx, id)
 		if err != nil {
 			return err
 		}
-		claimed, err := t.claimStages(ctx, id, members, added)
+		claimed, err := t.claimStages(ctx, &p, members, stageDiff(p.APIStages, old.APIStages))
 		if err != nil {
-			t.releaseClaims(ctx, id, claimed)
+			t.releaseClaims(ctx, &p, claimed)
 			return err
 		}
-		undo := func() { t.releaseClaims(ctx, id, claimed) }
-		p.Recap = ""
-		if window, from, to, lower, ok := quotaChange(old, &p, t.now()); ok && lower {
+		capping := "" // our claim on capping the old plan's shards
+		if window, _, to, lower, ok := quotaChange(old, &p, t.now()); ok && lower {
 			// Cap the shards at the new limit before any authorizer can
-			// hold the new plan, and hold the old plan's to it too.
-			if err := t.capAll(ctx, old, members, window, to); err != nil {
-				undo()
+			// hold the new plan, and hold the old plan's to it too. If
+			// this stops half-way, the plan's claim on capping (rc, rt)
+			// stays, and whoever next settles the plan thaws the shards.
+			if err := t.claimCapping(ctx, old, window); err != nil {
+				t.releaseClaims(ctx, &p, claimed)
 				return err
 			}
-			undo = func() {
-				t.releaseClaims(ctx, id, claimed)
-				t.capAll(ctx, old, members, window, from)
+			capping = old.RecapToken
+			if err := t.capAll(ctx, old, members, window, to); err != nil {
+				return err
 			}
 		} else if ok {
 			// A raise: lift the caps once every meter item has the new plan.
-			p.Recap = window
+			p.Recap, p.RecapToken = window, newToken()
 		}
-		rec, err := marshal(&p, planPK(id), skPlan)
-		if err != nil {
-			undo()
-			return err
+		err = t.putPlan(ctx, &p, old, capping)
+		if err == nil {
+			next = &p
+			return nil
 		}
-		_, err = t.DB.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: &t.Name, Item: rec,
-			ConditionExpression:       aws.String("pv = :pv AND ae = :ae"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pv": N(old.Version), ":ae": N(old.Epoch)},
-		})
-		if err != nil {
-			undo()
-			if isConditionFailed(err) {
-				return errRetry
-			}
-			return fmt.Errorf("update plan %s: %w", id, err)
+		cur, rerr := t.Plan(ctx, id)
+		switch {
+		case rerr == nil && cur.Token == p.Token:
+			next = &p // ours landed; only its answer was lost
+			return nil
+		case rerr == nil && isConditionFailed(err) && cur.Version == old.Version:
+			// An assignment or another capping got in first, and ours can
+			// never land: its condition names what they moved.
+			t.releaseClaims(ctx, &p, claimed)
+			return errRetry
+		case isConditionFailed(err):
+			// Another update landed. Ours did not, or was overwritten:
+			// apply the change to what is there now. Claims made for it
+			// are left to that plan's settle.
+			return errRetry
 		}
-		next = &p
-		return nil
+		// Neither landed nor refused: whether it lands is unknown. Leave
+		// everything as it is; the next call settles whichever it was.
+		return fmt.Errorf("update plan %s: %w", id, err)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := t.syncPlan(ctx, next, removed); err != nil {
-		return nil, fmt.Errorf("usage plan %s changed, but not every key saw it yet (run the update again to finish): %w", id, err)
+	if settled {
+		return next, nil
 	}
-	next.Synced = next.Version
+	err = retrying(ctx, "finish updating usage plan "+id, func() error {
+		err := t.settle(ctx, next)
+		if errors.Is(err, errRetry) {
+			// If the plan moved on meanwhile, settle what it is now.
+			if cur, rerr := t.Plan(ctx, id); rerr == nil && cur.Version > next.Version {
+				next = cur
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("usage plan %s changed, but not every key saw it yet (run UpdateUsagePlan on it again, with no patchOperations to change nothing, to finish): %w", id, err)
+	}
 	return next, nil
 }
 
-// DeletePlan deletes a plan that has no keys and no stages left.
-func (t *Table) DeletePlan(ctx context.Context, id string) error {
-	p, err := t.Plan(ctx, id)
+// putPlan writes p over old, if nothing else changed it: not the plan, not
+// its assignments (ae), not the claim on capping (capping is ours, or ""
+// for none).
+func (t *Table) putPlan(ctx context.Context, p, old *Plan, capping string) error {
+	rec, err := marshal(p, planPK(p.ID), skPlan)
 	if err != nil {
 		return err
 	}
-	if p.Keys > 0 {
-		return errorf(Conflict, "usage plan %s still has %d API key(s): remove them with DeleteUsagePlanKey first", id, p.Keys)
+	cond := "pv = :pv AND ae = :ae AND attribute_not_exists(rt)"
+	values := map[string]types.AttributeValue{":pv": N(old.Version), ":ae": N(old.Epoch)}
+	if capping != "" {
+		cond = "pv = :pv AND ae = :ae AND rt = :rt"
+		values[":rt"] = S(capping)
 	}
-	if len(p.APIStages) > 0 {
-		return errorf(Conflict, "usage plan %s is still associated with API stages: remove them with UpdateUsagePlan (op remove, path /apiStages, value apiId:stage) first", id)
-	}
-	err = t.transact(ctx, []types.TransactWriteItem{
-		{Delete: &types.Delete{Key: itemKey(planPK(id), skPlan),
-			ConditionExpression:       aws.String("nk = :zero AND pv = :pv"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":zero": N(0), ":pv": N(p.Version)}}},
-		{Delete: &types.Delete{Key: itemKey(pkCatalog, catalogPlan+id)}},
+	_, err = t.DB.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: &t.Name, Item: rec, ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
 	})
-	if err == errRetry {
-		return errorf(Conflict, "usage plan %s changed while being deleted: check it and try again", id)
-	}
 	return err
 }
 
-// syncPlan moves every member's meter item to p.Version and releases the
-// members' claims on the removed stages. Each step is idempotent, so an
-// interrupted sync is finished by running it again. A claim left behind is
-// harmless: whoever meets it checks that its plan still has the stage.
-func (t *Table) syncPlan(ctx context.Context, p *Plan, removed []string) error {
-	members, err := t.PlanMembers(ctx, p.ID)
-	if err != nil {
-		return err
-	}
-	err = forEach(ctx, members, func(keyID string) error {
-		for _, key := range meterKeys(keyID, p.ID, p.ShardCount()) {
-			_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName: &t.Name, Key: key,
-				UpdateExpression:          aws.String("SET pv = :pv"),
-				ConditionExpression:       aws.String("pv < :pv"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":pv": N(p.Version)},
-			})
-			if err != nil && !isConditionFailed(err) {
-				return fmt.Errorf("sync meter of key %s: %w", keyID, err)
-			}
-		}
-		for _, stage := range removed {
-			if err := t.releaseClaim(ctx, p.ID, keyID, stage); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if window, limit, ok := p.quotaNow(t.now()); ok && p.Recap == window && p.ShardCount() > 1 {
-		// Every meter item has the new version: cap the shards afresh.
-		if err := t.capAll(ctx, p, members, window, limit); err != nil {
+// samePlan reports whether a change left a plan as it was.
+func samePlan(a, b *plans.Plan) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// DeletePlan deletes a plan that has no keys and no stages left. A plan
+// that is gone is NotFound, as in API Gateway, also when an earlier call
+// deleted it and its answer was lost.
+func (t *Table) DeletePlan(ctx context.Context, id string) error {
+	return retrying(ctx, "delete usage plan "+id, func() error {
+		p, err := t.Plan(ctx, id)
+		if err != nil {
 			return err
 		}
-	}
-	_, err = t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &t.Name, Key: itemKey(planPK(p.ID), skPlan),
-		UpdateExpression:          aws.String("SET ps = :pv"),
-		ConditionExpression:       aws.String("ps < :pv"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pv": N(p.Version)},
+		if p.Keys > 0 {
+			return errorf(Conflict, "usage plan %s still has %d API key(s): remove them with DeleteUsagePlanKey first", id, p.Keys)
+		}
+		if len(p.APIStages) > 0 {
+			return errorf(Conflict, "usage plan %s is still associated with API stages: remove them with UpdateUsagePlan (op remove, path /apiStages, value apiId:stage) first", id)
+		}
+		err = t.transact(ctx, []types.TransactWriteItem{
+			{Delete: &types.Delete{Key: itemKey(planPK(id), skPlan),
+				ConditionExpression:       aws.String("nk = :zero AND pv = :pv"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":zero": N(0), ":pv": N(p.Version)}}},
+			{Delete: &types.Delete{Key: itemKey(pkCatalog, catalogPlan+id)}},
+		})
+		if err != nil && !errors.Is(err, errRetry) {
+			return fmt.Errorf("delete usage plan %s: %w", id, err)
+		}
+		return err // errRetry: it changed since we read it; read again
 	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("mark plan %s synced: %w", p.ID, err)
-	}
-	return nil
 }
 
 // claim is one stage claim made for a key.
 type claim struct{ keyID, stage string }
 
-// claimStages claims stages for every key in members, for plan planID. On a
-// Conflict it returns what it claimed so far, for the caller to release.
-func (t *Table) claimStages(ctx context.Context, planID string, members []string, stages []string) ([]claim, error) {
+// claimStages claims stages for every key in members, for plan p at its new
+// version, before p is written: a claim whose plan lacks the stage admits
+// nothing, so claims made for a change that never lands are harmless, and
+// the plan's next settle releases them. On a Conflict it returns what it
+// claimed so far, for the caller to release.
+func (t *Table) claimStages(ctx context.Context, p *Plan, members []string, stages []string) ([]claim, error) {
 	if len(stages) == 0 || len(members) == 0 {
 		return nil, nil
 	}
@@ -282,68 +324,113 @@ func (t *Table) claimStages(ctx context.Context, planID string, members []string
 			return err
 		}
 		for _, stage := range stages {
-			replace, err := holders.check(ctx, k, stage, planID)
+			replace, err := holders.check(ctx, k, stage, p.ID)
 			if err != nil {
 				return err
 			}
-			if replace == planID {
+			if replace == p.ID {
 				continue
 			}
-			if err := t.putClaim(ctx, keyID, stage, planID, replace); err != nil {
+			ok, err := t.putClaim(ctx, keyID, stage, p.ID, p.Version-1, replace)
+			if err != nil {
 				return err
 			}
-			mu.Lock()
-			claimed = append(claimed, claim{keyID, stage})
-			mu.Unlock()
+			if ok {
+				mu.Lock()
+				claimed = append(claimed, claim{keyID, stage})
+				mu.Unlock()
+			}
 		}
 		return nil
 	})
 	return claimed, err
 }
 
-func (t *Table) putClaim(ctx context.Context, keyID, stage, planID, replace string) error {
-	put := claimPut(keyID, stage, planID, replace)
-	_, err := t.DB.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &t.Name, Item: put.Item, ConditionExpression: put.ConditionExpression,
-		ExpressionAttributeNames: put.ExpressionAttributeNames, ExpressionAttributeValues: put.ExpressionAttributeValues,
+// putClaim claims stage for a member of planID, over the claim of replace
+// (a plan that no longer has the stage) if there is one, provided the plan
+// is still at version: an operation on an older version of the plan
+// changes no claim. It writes nothing, and reports false, if the key is no
+// longer in the plan: a claim exists only for a member, for a key's claims
+// are cleaned up only through its memberships. Writing a claim twice is
+// harmless.
+func (t *Table) putClaim(ctx context.Context, keyID, stage, planID string, version int64, replace string) (bool, error) {
+	failed, err := t.transactReasons(ctx, []types.TransactWriteItem{
+		{Put: claimPut(keyID, stage, planID, replace)},
+		{ConditionCheck: &types.ConditionCheck{Key: itemKey(planPK(planID), skMember+keyID), ConditionExpression: aws.String("attribute_exists(pk)")}},
+		planAt(planID, version),
 	})
-	if isConditionFailed(err) {
-		return errRetry
+	switch {
+	case err == nil:
+		return true, nil
+	case len(failed) == 3 && failed[1] && !failed[2]:
+		return false, nil
+	case errors.Is(err, errRetry):
+		return false, err // another plan claimed it, or the plan moved on: read again
+	}
+	return false, fmt.Errorf("claim API stage %s for key %s: %w", stage, keyID, err)
+}
+
+// planAt checks that a plan is at version.
+func planAt(planID string, version int64) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		Key:                       itemKey(planPK(planID), skPlan),
+		ConditionExpression:       aws.String("pv = :pv"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pv": N(version)},
+	}}
+}
+
+// releaseClaims undoes claimStages, for a change that did not land.
+func (t *Table) releaseClaims(ctx context.Context, p *Plan, claims []claim) {
+	for _, c := range claims {
+		t.releaseClaim(ctx, p.ID, p.Version-1, c.keyID, c.stage)
+	}
+}
+
+// releaseClaim deletes planID's claim on a key's stage, provided the plan
+// is still at version (any version if 0): an operation on an older version
+// of the plan cannot undo what a newer one did.
+func (t *Table) releaseClaim(ctx context.Context, planID string, version int64, keyID, stage string) error {
+	del := &types.Delete{
+		Key:                       itemKey(KeyPK(keyID), claimSK(stage)),
+		ConditionExpression:       aws.String("#plan = :plan"),
+		ExpressionAttributeNames:  map[string]string{"#plan": attrPlan},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":plan": S(planID)},
+	}
+	var err error
+	if version == 0 {
+		_, err = t.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &t.Name, Key: del.Key,
+			ConditionExpression: del.ConditionExpression, ExpressionAttributeNames: del.ExpressionAttributeNames,
+			ExpressionAttributeValues: del.ExpressionAttributeValues})
+		if isConditionFailed(err) {
+			return nil
+		}
+	} else {
+		var failed []bool
+		failed, err = t.transactReasons(ctx, []types.TransactWriteItem{{Delete: del}, planAt(planID, version)})
+		if len(failed) == 2 && failed[0] && !failed[1] {
+			return nil // gone already, or another plan's now
+		}
+	}
+	if err != nil && !errors.Is(err, errRetry) {
+		return fmt.Errorf("release stage %s of key %s: %w", stage, keyID, err)
 	}
 	return err
 }
 
-func (t *Table) releaseClaims(ctx context.Context, planID string, claims []claim) {
-	for _, c := range claims {
-		t.releaseClaim(ctx, planID, c.keyID, c.stage)
-	}
-}
-
-func (t *Table) releaseClaim(ctx context.Context, planID, keyID, stage string) error {
-	_, err := t.DB.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName: &t.Name, Key: itemKey(KeyPK(keyID), claimSK(stage)),
-		ConditionExpression:       aws.String("#plan = :plan"),
-		ExpressionAttributeNames:  map[string]string{"#plan": attrPlan},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":plan": S(planID)},
-	})
-	if err != nil && !isConditionFailed(err) {
-		return fmt.Errorf("release stage %s of key %s: %w", stage, keyID, err)
-	}
-	return nil
-}
-
-// claimPut writes a stage claim where there is none, or over the claim of
-// replace: a plan that no longer has the stage, or planID itself.
+// claimPut writes a stage claim for planID where there is none, or over
+// the claim of replace (a plan that no longer has the stage), or over
+// planID's own.
 func claimPut(keyID, stage, planID, replace string) *types.Put {
 	item := itemKey(KeyPK(keyID), claimSK(stage))
 	item[attrPlan] = S(planID)
-	put := &types.Put{Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")}
-	if replace != "" {
-		put.ConditionExpression = aws.String("attribute_not_exists(pk) OR #plan = :replace")
-		put.ExpressionAttributeNames = map[string]string{"#plan": attrPlan}
-		put.ExpressionAttributeValues = map[string]types.AttributeValue{":replace": S(replace)}
+	cond := "attribute_not_exists(pk) OR #plan = :me"
+	values := map[string]types.AttributeValue{":me": S(planID)}
+	if replace != "" && replace != planID {
+		cond += " OR #plan = :replace"
+		values[":replace"] = S(replace)
 	}
-	return put
+	return &types.Put{Item: item, ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: map[string]string{"#plan": attrPlan}, ExpressionAttributeValues: values}
 }
 
 // holderCache resolves who holds a key's stage, reading each plan once.

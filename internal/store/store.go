@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
 )
 
 // API is the part of the DynamoDB client the store uses.
@@ -89,9 +90,13 @@ const (
 type Error struct {
 	Kind Kind
 	Msg  string
+	err  error // what caused it, if anything
 }
 
 func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the error behind a Conflict that retrying gave up on.
+func (e *Error) Unwrap() error { return e.err }
 
 func errorf(kind Kind, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
@@ -109,7 +114,8 @@ var errRetry = errors.New("store: concurrent change, retry")
 
 // retrying runs op until it returns something other than errRetry, backing
 // off with jitter. Admin operations are rare, so a handful of attempts
-// settles any realistic race.
+// settles any realistic race. The Conflict it gives up with wraps op's last
+// error, so that callers can tell why.
 func retrying(ctx context.Context, what string, op func() error) error {
 	const attempts = 12
 	backoff := 5 * time.Millisecond
@@ -119,7 +125,12 @@ func retrying(ctx context.Context, what string, op func() error) error {
 			return err
 		}
 		if i == attempts-1 {
-			return errorf(Conflict, "%s: the resource kept changing under concurrent updates; try again", what)
+			msg := "the resource kept changing under concurrent updates; try again"
+			var f *frozenError
+			if errors.As(err, &f) {
+				msg = f.Error()
+			}
+			return &Error{Kind: Conflict, Msg: what + ": " + msg, err: err}
 		}
 		select {
 		case <-ctx.Done():
@@ -135,6 +146,20 @@ func retrying(ctx context.Context, what string, op func() error) error {
 // callers wrote their conditions against what they read, so reading again
 // tells them what changed.
 func (t *Table) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	_, err := t.transactReasons(ctx, items)
+	return err
+}
+
+// transactReasons is transact, also returning which items failed their
+// conditions when the transaction was cancelled for that reason.
+//
+// The SDK gives every TransactWriteItems call an idempotency token
+// (ClientRequestToken) and sends the same token on its own retries, so a
+// transaction that DynamoDB applied and whose answer was lost succeeds
+// when retried, rather than failing its conditions. A second call of our
+// own, with a new token, does not have that protection: callers recognise
+// their own write by reading.
+func (t *Table) transactReasons(ctx context.Context, items []types.TransactWriteItem) (failed []bool, err error) {
 	for i := range items {
 		switch {
 		case items[i].Put != nil:
@@ -147,25 +172,52 @@ func (t *Table) transact(ctx context.Context, items []types.TransactWriteItem) e
 			items[i].ConditionCheck.TableName = &t.Name
 		}
 	}
-	_, err := t.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	_, err = t.DB.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	var canceled *types.TransactionCanceledException
 	var conflict *types.TransactionConflictException
 	switch {
 	case err == nil:
-		return nil
+		return nil, nil
 	case errors.As(err, &canceled):
-		for _, r := range canceled.CancellationReasons {
+		failed = make([]bool, len(items))
+		for i, r := range canceled.CancellationReasons {
 			switch aws.ToString(r.Code) {
-			case "None", "ConditionalCheckFailed", "TransactionConflict":
+			case "None", "TransactionConflict":
+			case "ConditionalCheckFailed":
+				if i < len(failed) {
+					failed[i] = true
+				}
 			default:
-				return fmt.Errorf("transaction: %w", err)
+				return nil, fmt.Errorf("transaction: %w", err)
 			}
 		}
-		return errRetry
+		return failed, errRetry
 	case errors.As(err, &conflict):
-		return errRetry
+		return nil, errRetry
 	}
-	return fmt.Errorf("transaction: %w", err)
+	return nil, fmt.Errorf("transaction: %w", err)
+}
+
+// newToken returns a random change token. A write that carries one can be
+// recognised afterwards: if its answer was lost, or a retry of it failed
+// its condition because the first attempt had landed, reading the item
+// back and finding the token says that the write is ours.
+func newToken() string {
+	return strconv.FormatUint(rand.Uint64(), 36)
+}
+
+// IsThrottled reports whether err is DynamoDB refusing requests for their
+// rate (after the SDK's retries gave up), rather than failing.
+func IsThrottled(err error) bool {
+	var api smithy.APIError
+	if !errors.As(err, &api) {
+		return false
+	}
+	switch api.ErrorCode() {
+	case "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded":
+		return true
+	}
+	return false
 }
 
 // itemKey is the primary key of an item.

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -105,8 +106,12 @@ func TestAssignClaimsStagesAndMovesVersions(t *testing.T) {
 			t.Fatalf("meter %s: kv=%d pv=%d assigned=%v, want kv=%d pv=1", p.ID, kv, pv, ok, got.Version)
 		}
 	}
-	if err := tbl.Assign(ctx, p1.ID, k.ID); !store.IsKind(err, store.Conflict) {
-		t.Fatalf("assigning twice: %v, want Conflict", err)
+	// Assigning again changes nothing and succeeds: a repeated call converges.
+	if err := tbl.Assign(ctx, p1.ID, k.ID); err != nil {
+		t.Fatalf("assigning twice: %v", err)
+	}
+	if again, _ := tbl.Key(ctx, k.ID); again.Version != got.Version || again.Plans != 2 {
+		t.Fatalf("assigning twice changed the key: %+v", again)
 	}
 	overlap := mustPlan(t, tbl, "prod")
 	err := tbl.Assign(ctx, overlap.ID, k.ID)
@@ -165,8 +170,8 @@ func TestUnassignKeepsHistoryAndReleasesStages(t *testing.T) {
 	if len(got.Stages) != 0 || got.Plans != 0 {
 		t.Fatalf("after removal: stages %v, plans %d", got.Stages, got.Plans)
 	}
-	if err := tbl.Unassign(ctx, p.ID, k.ID); !store.IsKind(err, store.NotFound) {
-		t.Fatalf("removing again: %v, want NotFound", err)
+	if err := tbl.Unassign(ctx, p.ID, k.ID); err != nil {
+		t.Fatalf("removing again: %v", err)
 	}
 	// Another plan may now take the stage, and the first may come back.
 	other := mustPlan(t, tbl, "prod")
@@ -533,4 +538,59 @@ func sumOf(xs []int64) (s int64) {
 		s += x
 	}
 	return s
+}
+
+// TestAKeyLeftFrozenIsThawedByItsNextChange cuts the lowering of a sharded
+// quota right after it froze a key's shards, as a Lambda timeout would.
+// The key stays frozen (its decisions are denied); the next change to the
+// key waits a moment, then settles the plan, which thaws it, and goes on.
+func TestAKeyLeftFrozenIsThawedByItsNextChange(t *testing.T) {
+	ctx := context.Background()
+	db := dynamotest.Client(t)
+	tbl := dynamotest.Store(t, db, nil)
+	k, _ := mustKey(t, tbl, "k")
+	p := &store.Plan{Plan: plans.Plan{ID: keys.NewID(), Name: "hot", Quota: &plans.Quota{Limit: 100, Period: plans.Day}}, Shards: 2}
+	if err := tbl.CreatePlan(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.Assign(ctx, p.ID, k.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy := dynamotest.NewFaultProxy(t)
+	var frozen atomic.Bool
+	proxy.SetRule(func(c dynamotest.Call) dynamotest.Fault {
+		switch {
+		case frozen.Load():
+			return dynamotest.ErrorBefore
+		case c.Op == "TransactWriteItems" && strings.Contains(string(c.Body), "SET kv = :frozen"):
+			frozen.Store(true)
+			return dynamotest.ErrorAfter
+		}
+		return dynamotest.Pass
+	})
+	cut := &store.Table{Name: tbl.Name, DB: dynamotest.Client(t, func(o *dynamodb.Options) {
+		o.BaseEndpoint = aws.String(proxy.URL)
+		o.RetryMaxAttempts = 1
+	})}
+	if _, err := cut.UpdatePlan(ctx, p.ID, func(p *plans.Plan) error { p.Quota.Limit = 50; return nil }); err == nil {
+		t.Fatal("the cut update succeeded")
+	}
+	if bad, _ := tbl.VerifyKey(ctx, k.ID); len(bad) == 0 {
+		t.Fatal("the cut left the key as it was; want it frozen")
+	}
+
+	if _, err := tbl.UpdateKey(ctx, k.ID, func(k *store.Key) error { k.Name = "renamed"; return nil }); err != nil {
+		t.Fatalf("the next change to the key: %v", err)
+	}
+	if bad, err := tbl.VerifyKey(ctx, k.ID); len(bad) > 0 || err != nil {
+		t.Fatalf("after the key's next change: %v %v", bad, err)
+	}
+	if bad, err := tbl.VerifyPlan(ctx, p.ID); len(bad) > 0 || err != nil {
+		t.Fatalf("after the key's next change: %v %v", bad, err)
+	}
+	// The cut change never landed: the plan keeps its quota.
+	if got, _ := tbl.Plan(ctx, p.ID); got.Quota.Limit != 100 {
+		t.Fatalf("quota limit %d, want 100", got.Quota.Limit)
+	}
 }

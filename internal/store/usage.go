@@ -87,22 +87,51 @@ func (t *Table) shardUsage(ctx context.Context, pk, planID, fromMonth, toMonth s
 // sharded plan's shards each get their share of both, and lose any caps
 // (see capShards); if a write fails half-way, setting the same number
 // again finishes the job.
+//
+// Each write carries a change token (ut) and is conditional on not
+// carrying it yet: a retry of a write that landed fails its condition,
+// and reading the token back says it is ours, so requests admitted in
+// between are not forgiven by writing the counter twice. It waits while a
+// capping has the key's shards frozen.
 func (t *Table) SetRemaining(ctx context.Context, keyID, planID string, shards int, window, day string, limit, remaining int64) error {
+	token := newToken()
 	for i, key := range meterKeys(keyID, planID, shards) {
 		limit, remaining := plans.Share(limit, i, shards), plans.Share(remaining, i, shards)
-		_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 &t.Name,
-			Key:                       key,
-			UpdateExpression:          aws.String("SET #q = :used, #e = :rem REMOVE #c"),
-			ConditionExpression:       aws.String("attribute_exists(kv)"),
-			ExpressionAttributeNames:  map[string]string{"#q": PrefixQuota + window, "#e": PrefixRemaining + day, "#c": PrefixCap + window},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":used": N(limit - remaining), ":rem": N(remaining)},
+		err := t.keyRetrying(ctx, "set the remaining quota of key "+keyID+" in plan "+planID, func() error {
+			_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:        &t.Name,
+				Key:              key,
+				UpdateExpression: aws.String("SET #q = :used, #e = :rem, #ut = :tok REMOVE #c"),
+				ConditionExpression: aws.String("attribute_exists(kv) AND kv > :zero AND " +
+					"(attribute_not_exists(#ut) OR #ut <> :tok)"),
+				ExpressionAttributeNames: map[string]string{"#q": PrefixQuota + window, "#e": PrefixRemaining + day,
+					"#c": PrefixCap + window, "#ut": attrUsageToken},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":used": N(limit - remaining), ":rem": N(remaining),
+					":tok": S(token), ":zero": N(0)},
+			})
+			if err == nil {
+				return nil
+			}
+			out, rerr := t.DB.GetItem(ctx, &dynamodb.GetItemInput{
+				TableName: &t.Name, Key: key, ConsistentRead: aws.Bool(true),
+				ProjectionExpression: aws.String("kv, #ut"), ExpressionAttributeNames: map[string]string{"#ut": attrUsageToken},
+			})
+			switch {
+			case rerr == nil && Str(out.Item, attrUsageToken) == token:
+				return nil // ours landed; only its answer was lost
+			case !isConditionFailed(err) || rerr != nil:
+				return fmt.Errorf("set remaining quota of key %s in plan %s: %w", keyID, planID, err)
+			}
+			switch kv, ok := Int(out.Item, AttrKeyVersion); {
+			case !ok:
+				return errorf(NotFound, "API key %s is not in usage plan %s", keyID, planID)
+			case kv < 0:
+				return &frozenError{keyID: keyID, planID: planID}
+			}
+			return errRetry
 		})
-		if isConditionFailed(err) {
-			return errorf(NotFound, "API key %s is not in usage plan %s", keyID, planID)
-		}
 		if err != nil {
-			return fmt.Errorf("set remaining quota of key %s in plan %s: %w", keyID, planID, err)
+			return err
 		}
 	}
 	return nil
