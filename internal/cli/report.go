@@ -302,7 +302,11 @@ func (r *report) writeChart(b *bytes.Buffer, s chartStyle) {
 	}
 	fmt.Fprintf(b, "%s no requests  %s up to the full height  %s above it\n\n", zero, strings.Join(levels, " "), over)
 
-	fmt.Fprintf(b, "%-*s %-*s %*s %*s  %s\n", nameWidth, "KEY", idWidth, "ID", numWidth, "TOTAL", numWidth, "REMAINING", r.start.Format("Jan 2")+" .. "+end.Format("Jan 2"))
+	dates := r.start.Format("Jan 2") + " .. " + end.Format("Jan 2")
+	if r.start.Year() != end.Year() {
+		dates = r.start.Format("Jan 2 2006") + " .. " + end.Format("Jan 2 2006")
+	}
+	fmt.Fprintf(b, "%-*s %-*s %*s %*s  %s\n", nameWidth, "KEY", idWidth, "ID", numWidth, "TOTAL", numWidth, "REMAINING", dates)
 	if len(r.keys) == 0 {
 		b.WriteString("(no keys in this plan)\n")
 		return
