@@ -70,12 +70,14 @@ fuzz: deps $(TOOLS)/dynamolocal ## Fuzz key, event and token parsing for FUZZTIM
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/jwtauth
 	$(TOOLS)/dynamolocal -- $(GO) test -run '^$$' -fuzz '^FuzzInvokeJWT$$' -fuzztime $(FUZZTIME) ./internal/authorizer
 
-build: ## Cross-compile every function to dist/<fn>/bootstrap (provided.al2023, arm64)
+build: ## Cross-compile every function to dist/<fn>/bootstrap (provided.al2023, arm64); dist/tollgate for this machine
 	@for fn in $(FUNCTIONS); do \
 		echo "go build functions/$$fn -> dist/$$fn/bootstrap"; \
 		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
 			-o dist/$$fn/bootstrap ./functions/$$fn; \
 	done
+	@echo "go build cmd/tollgate -> dist/tollgate"
+	@$(GO) build -trimpath -o dist/tollgate ./cmd/tollgate
 
 synth: deps build ## Write the CloudFormation template to cdk.out/ (offline, no credentials)
 	$(CDK) synth --no-notices --quiet $(CDK_ARGS)
