@@ -1,33 +1,33 @@
 #!/usr/bin/env bash
 # The README's walk-through, as one script: run `make run` in another
-# terminal first. It uses only curl, sed and date.
+# terminal first, and put tollgate on your PATH (go install ./cmd/tollgate).
+# Besides tollgate it uses only curl and date.
 set -euo pipefail
 
 URL=${URL:-http://localhost:8080}
-# field NAME: the first "NAME": "value" in the JSON on stdin.
-field() { sed -n "s/.*\"$1\": \"\([^\"]*\)\".*/\1/p" | head -1; }
+export TOLLGATE_ENDPOINT_URL=$URL
 
 echo "== 1. Create a usage plan: 1 request a second, bursts of 2, 5 requests a day"
-curl -s $URL/_admin/plans -d '{"action": "CreateUsagePlan", "name": "Basic", "apiStages": [{"apiId": "local", "stage": "$default"}], "throttle": {"rateLimit": 1, "burstLimit": 2}, "quota": {"limit": 5, "period": "DAY"}}' | tee plan.json
-PLAN=$(field id < plan.json)
+PLAN=$(tollgate create-usage-plan --name Basic --api-stages 'apiId=local,stage=$default' --throttle burstLimit=2,rateLimit=1 --quota limit=5,period=DAY --query id --output text)
+tollgate get-usage-plan --usage-plan-id $PLAN
 
 echo "== 2. Create an API key, and put it in the plan"
-curl -s $URL/_admin/keys -d '{"action": "CreateApiKey", "name": "my-first-key"}' | tee key.json
-KEY=$(field value < key.json)
-KEY_ID=$(field id < key.json)
-curl -s $URL/_admin/plans -d '{"action": "CreateUsagePlanKey", "usagePlanId": "'$PLAN'", "keyId": "'$KEY_ID'", "keyType": "API_KEY"}'
+read KEY_ID KEY < <(tollgate create-api-key --name my-first-key --enabled --query '[id, value]' --output text)
+echo "API key $KEY_ID: $KEY"
+tollgate create-usage-plan-key --usage-plan-id $PLAN --key-id $KEY_ID --key-type API_KEY
 
 echo "== 3. Call the API six times: the sixth is over the quota"
 for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' $URL/echo -H "x-api-key: $KEY"; sleep 1; done; echo
 
 echo "== 4. Read today's usage: [used, remaining]"
 TODAY=$(date -u +%F)
-curl -s $URL/_admin/usage -d '{"action": "GetUsage", "usagePlanId": "'$PLAN'", "startDate": "'$TODAY'", "endDate": "'$TODAY'"}'
+tollgate get-usage --usage-plan-id $PLAN --start-date $TODAY --end-date $TODAY --output table
+tollgate usage-report --usage-plan-id $PLAN --days 7
 
 echo "== 5. Grant 10 more requests today, and call again"
-curl -s $URL/_admin/usage -d '{"action": "UpdateUsage", "usagePlanId": "'$PLAN'", "keyId": "'$KEY_ID'", "patchOperations": [{"op": "replace", "path": "/remaining", "value": "10"}]}'
+tollgate update-usage --usage-plan-id $PLAN --key-id $KEY_ID --patch-operations op=replace,path=/remaining,value=10 --query "items.\"$KEY_ID\"" --output text
 sleep 1; curl -s -o /dev/null -w '%{http_code}\n' $URL/echo -H "x-api-key: $KEY"
 
 echo "== 6. Disable the key: its next request is refused"
-curl -s $URL/_admin/keys -d '{"action": "UpdateApiKey", "apiKey": "'$KEY_ID'", "patchOperations": [{"op": "replace", "path": "/enabled", "value": "false"}]}'
+tollgate update-api-key --api-key $KEY_ID --patch-operations op=replace,path=/enabled,value=false --query enabled
 curl -s -o /dev/null -w '%{http_code}\n' $URL/echo -H "x-api-key: $KEY"

@@ -43,18 +43,23 @@ func section(t *testing.T, doc, heading string) string {
 }
 
 // TestWalkthroughScript runs examples/walkthrough.sh, the README's steps,
-// against the local stack.
+// against the local stack, with the tollgate command line on the PATH.
 func TestWalkthroughScript(t *testing.T) {
 	s := start(t)
+	bin := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "tollgate"), "../tollgate").CombinedOutput(); err != nil {
+		t.Fatalf("build tollgate: %v\n%s", err, out)
+	}
 	cmd := exec.Command("bash", filepath.Join(mustAbs(t, "../../examples"), "walkthrough.sh"))
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "URL="+s.base)
+	cmd.Env = append(os.Environ(), "URL="+s.base, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("walkthrough.sh: %v\n%s", err, out)
 	}
 	// The outcomes the README shows, in order.
-	want := []string{`"period": "DAY"`, `"value": "tgk_`, `"type": "API_KEY"`, "200 200 200 200 200 403", "[5, 0]", "[5, 10]", "\n200\n", `"enabled": false`, "\n403\n"}
+	want := []string{`"period": "DAY"`, "API key ", `: tgk_`, `"type": "API_KEY"`, "200 200 200 200 200 403",
+		"|||  5 ", "|  0 ", "my-first-key ", "5         0  ......#", "\n5\t10\n200\n", "\nfalse\n403\n"}
 	rest := string(out)
 	for _, w := range want {
 		i := strings.Index(rest, w)

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/admin"
+	"github.com/tollgate-dev/tollgate/internal/cli/standin"
+	"github.com/tollgate-dev/tollgate/internal/dynamotest"
+	"github.com/tollgate-dev/tollgate/internal/store"
+)
+
+func TestMain(m *testing.M) { dynamotest.Main(m) }
+
+func readme(t *testing.T) string {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// section returns the README from a heading to the next heading of its
+// level or above, outside code blocks.
+func section(t *testing.T, doc, heading string) string {
+	i := strings.Index(doc, heading+"\n")
+	if i < 0 {
+		t.Fatalf("README has no %q", heading)
+	}
+	depth := strings.IndexByte(heading, ' ')
+	var out []string
+	fenced := false
+	for _, line := range strings.Split(doc[i+len(heading)+1:], "\n") {
+		if strings.HasPrefix(line, "```") {
+			fenced = !fenced
+		}
+		if !fenced {
+			if n := len(line) - len(strings.TrimLeft(line, "#")); n > 0 && n <= depth && strings.HasPrefix(line[n:], " ") {
+				break
+			}
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
+func shellBlocks(s string) []string {
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(s, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// build compiles tollgate into a directory for PATH.
+func build(t *testing.T) string {
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "tollgate"), ".").CombinedOutput(); err != nil {
+		t.Fatalf("build tollgate: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// TestREADMEDeployExamples runs the Deploy section's tollgate commands,
+// as they are, against a deployed stack: stand-ins for Lambda Invoke (the
+// real admin handlers on DynamoDB Local) and DescribeStacks, reached by the
+// tollgate binary's real SDK clients.
+func TestREADMEDeployExamples(t *testing.T) {
+	blocks := shellBlocks(section(t, readme(t), "### Manage a deployed stack with tollgate"))
+	if len(blocks) == 0 || !strings.Contains(blocks[0], "tollgate create-usage-plan") {
+		t.Fatalf("the Deploy section shows no tollgate commands: %q", blocks)
+	}
+	db := dynamotest.Client(t)
+	svc := &admin.Service{Store: &store.Table{DB: db, Name: dynamotest.NewTable(t, db), Now: time.Now}, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+	functions := map[string]standin.Handler{}
+	outputs := map[string]string{}
+	for _, fn := range admin.Functions {
+		h, err := admin.New(fn, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "Tollgate-" + strings.ToUpper(fn[:1]) + fn[1:] + "Function-X1"
+		functions[name] = h
+		outputs[strings.ToUpper(fn[:1])+fn[1:]+"FunctionName"] = name
+	}
+	lambda := standin.NewLambda(functions)
+	defer lambda.Close()
+	cfn := standin.NewCloudFormation(map[string]map[string]string{"Tollgate": outputs})
+	defer cfn.Close()
+
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", blocks[0])
+	cmd.Dir = t.TempDir()
+	home := t.TempDir()
+	cmd.Env = append([]string{"PATH=" + build(t) + string(os.PathListSeparator) + os.Getenv("PATH"), "HOME=" + home,
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "none")},
+		standin.Env(lambda, cfn)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the Deploy section's commands: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"type": "API_KEY"`, "\n0\t100000\n", "150000", "Usage plan Gold ("} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+	if len(lambda.Calls()) < 6 || len(cfn.Calls()) < 6 {
+		t.Errorf("%d Lambda calls, %d DescribeStacks calls", len(lambda.Calls()), len(cfn.Calls()))
+	}
+}
+
+// TestREADMEMapsEveryCommand checks the table from aws apigateway to
+// tollgate against the commands tollgate has.
+func TestREADMEMapsEveryCommand(t *testing.T) {
+	sec := section(t, readme(t), "## The `tollgate` command line")
+	bin := build(t)
+	help, err := exec.Command(filepath.Join(bin, "tollgate"), "help").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	commands := regexp.MustCompile(`(?m)^  ([a-z][a-z-]*) `).FindAllStringSubmatch(string(help), -1)
+	if len(commands) < 17 {
+		t.Fatalf("tollgate help lists %d commands", len(commands))
+	}
+	for _, c := range commands {
+		name := c[1]
+		row := "| `" + name + "` | `" + name + "`"
+		if name == "usage-report" {
+			row = "| the console's usage graph | `usage-report` |"
+		}
+		if !strings.Contains(sec, row) {
+			t.Errorf("the README's table has no row %s", row)
+		}
+	}
+	// And each example line of the section parses: help on it exits 0.
+	for _, b := range shellBlocks(sec) {
+		for _, line := range strings.Split(strings.TrimSpace(b), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) < 2 || fields[0] != "tollgate" {
+				t.Errorf("not a tollgate command: %s", line)
+				continue
+			}
+			if err := exec.Command(filepath.Join(bin, "tollgate"), fields[1], "help").Run(); err != nil {
+				t.Errorf("%s: %v", line, err)
+			}
+		}
+	}
+}
