@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	readmedoc "github.com/tollgate-dev/tollgate/internal/readme"
 )
 
 func readme(t *testing.T) string {
@@ -21,25 +23,11 @@ func readme(t *testing.T) string {
 // section returns the README from a heading to the next heading of its
 // level or above, outside code blocks.
 func section(t *testing.T, doc, heading string) string {
-	i := strings.Index(doc, heading+"\n")
-	if i < 0 {
-		t.Fatalf("README has no %q", heading)
+	s, err := readmedoc.Section(doc, heading)
+	if err != nil {
+		t.Fatal(err)
 	}
-	depth := strings.IndexByte(heading, ' ')
-	var out []string
-	fenced := false
-	for _, line := range strings.Split(doc[i+len(heading)+1:], "\n") {
-		if strings.HasPrefix(line, "```") {
-			fenced = !fenced
-		}
-		if !fenced {
-			if n := len(line) - len(strings.TrimLeft(line, "#")); n > 0 && n <= depth && strings.HasPrefix(line[n:], " ") {
-				break
-			}
-		}
-		out = append(out, line)
-	}
-	return strings.Join(out, "\n")
+	return s
 }
 
 // TestWalkthroughScript runs examples/walkthrough.sh, the README's steps,

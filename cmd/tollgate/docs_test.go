@@ -13,49 +13,22 @@ import (
 	"github.com/tollgate-dev/tollgate/internal/admin"
 	"github.com/tollgate-dev/tollgate/internal/cli/standin"
 	"github.com/tollgate-dev/tollgate/internal/dynamotest"
+	"github.com/tollgate-dev/tollgate/internal/readme"
 	"github.com/tollgate-dev/tollgate/internal/store"
 )
 
 func TestMain(m *testing.M) { dynamotest.Main(m) }
 
-func readme(t *testing.T) string {
+func readmeSection(t *testing.T, heading string) string {
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
-}
-
-// section returns the README from a heading to the next heading of its
-// level or above, outside code blocks.
-func section(t *testing.T, doc, heading string) string {
-	i := strings.Index(doc, heading+"\n")
-	if i < 0 {
-		t.Fatalf("README has no %q", heading)
+	s, err := readme.Section(string(b), heading)
+	if err != nil {
+		t.Fatal(err)
 	}
-	depth := strings.IndexByte(heading, ' ')
-	var out []string
-	fenced := false
-	for _, line := range strings.Split(doc[i+len(heading)+1:], "\n") {
-		if strings.HasPrefix(line, "```") {
-			fenced = !fenced
-		}
-		if !fenced {
-			if n := len(line) - len(strings.TrimLeft(line, "#")); n > 0 && n <= depth && strings.HasPrefix(line[n:], " ") {
-				break
-			}
-		}
-		out = append(out, line)
-	}
-	return strings.Join(out, "\n")
-}
-
-func shellBlocks(s string) []string {
-	var out []string
-	for _, m := range regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(s, -1) {
-		out = append(out, m[1])
-	}
-	return out
+	return s
 }
 
 // build compiles tollgate into a directory for PATH.
@@ -72,7 +45,7 @@ func build(t *testing.T) string {
 // real admin handlers on DynamoDB Local) and DescribeStacks, reached by the
 // tollgate binary's real SDK clients.
 func TestREADMEDeployExamples(t *testing.T) {
-	blocks := shellBlocks(section(t, readme(t), "### Manage a deployed stack with tollgate"))
+	blocks := readme.Blocks(readmeSection(t, "### Manage a deployed stack with tollgate"), "sh")
 	if len(blocks) == 0 || !strings.Contains(blocks[0], "tollgate create-usage-plan") {
 		t.Fatalf("the Deploy section shows no tollgate commands: %q", blocks)
 	}
@@ -117,7 +90,7 @@ func TestREADMEDeployExamples(t *testing.T) {
 // TestREADMEMapsEveryCommand checks the table from aws apigateway to
 // tollgate against the commands tollgate has.
 func TestREADMEMapsEveryCommand(t *testing.T) {
-	sec := section(t, readme(t), "## The `tollgate` command line")
+	sec := readmeSection(t, "## The `tollgate` command line")
 	bin := build(t)
 	help, err := exec.Command(filepath.Join(bin, "tollgate"), "help").Output()
 	if err != nil {
@@ -138,7 +111,7 @@ func TestREADMEMapsEveryCommand(t *testing.T) {
 		}
 	}
 	// And each example line of the section parses: help on it exits 0.
-	for _, b := range shellBlocks(sec) {
+	for _, b := range readme.Blocks(sec, "sh") {
 		for _, line := range strings.Split(strings.TrimSpace(b), "\n") {
 			fields := strings.Fields(line)
 			if len(fields) < 2 || fields[0] != "tollgate" {
