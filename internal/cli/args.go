@@ -75,6 +75,8 @@ func parseArgs(args []string) (*invocation, error) {
 			switch {
 			case inv.command == "":
 				inv.command = a
+			case inv.command == "help" && !inv.help: // tollgate help <command>
+				inv.command, inv.help = a, true
 			case a == "help" && len(inv.params) == 0:
 				inv.help = true
 			default:

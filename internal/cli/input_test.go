@@ -201,6 +201,9 @@ func TestHelp(t *testing.T) {
 			}
 		}
 	}
+	if tg.ok("help", "get-usage") != tg.ok("get-usage", "help") {
+		t.Error("tollgate help get-usage differs from tollgate get-usage help")
+	}
 	if out := tg.ok("usage-report", "help"); !strings.Contains(out, "--days <n>") {
 		t.Errorf("usage-report help:\n%s", out)
 	}

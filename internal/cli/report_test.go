@@ -11,6 +11,7 @@ import (
 // local stack's authorizer, and a quota extension that lets a key go over
 // its daily share.
 func TestUsageReport(t *testing.T) {
+	start := time.Now().UTC()
 	url := localStackURL(t)
 	tg := newTollgate(t, "TOLLGATE_ENDPOINT_URL="+url)
 	plan := tg.text("create-usage-plan", "--name", "Two a day", "--api-stages", "apiId=local,stage=$default",
@@ -38,6 +39,9 @@ func TestUsageReport(t *testing.T) {
 	call(keys["quiet-value"], 1)
 
 	now := time.Now().UTC()
+	if now.Format(time.DateOnly) != start.Format(time.DateOnly) {
+		t.Skip("the test crossed midnight UTC: the requests and the chart are on different days")
+	}
 	tg.now = now
 	day := func(back int) string { return now.AddDate(0, 0, -back).Format(time.DateOnly) }
 	chart := tg.ok("usage-report", "--usage-plan-id", plan, "--days", "3")
