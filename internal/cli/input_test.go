@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -251,5 +252,40 @@ func TestGenerateCLISkeleton(t *testing.T) {
 	out = tg.ok("get-api-keys", "--generate-cli-skeleton", "input")
 	if !strings.Contains(out, `"nameQuery": ""`) || !strings.Contains(out, `"limit": 0`) {
 		t.Errorf("get-api-keys skeleton:\n%s", out)
+	}
+}
+
+// TestEverySampleIsACLIInput checks that each payload in events/ works as
+// its command's --cli-input-json as it is, and sends the same payload.
+func TestEverySampleIsACLIInput(t *testing.T) {
+	files, _ := filepath.Glob("../../events/*/*.json")
+	n := 0
+	for _, file := range files {
+		if strings.Contains(file, "/authorizer/") {
+			continue
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sample := jsonOf(t, string(b))
+		op := operation(kebab(sample["action"].(string)))
+		if op == nil {
+			t.Errorf("%s: no command for %s", file, sample["action"])
+			continue
+		}
+		in, _, err := buildInput(op, []param{{name: "cli-input-json", values: []string{"file://" + file}}}, os.ReadFile)
+		if err != nil {
+			t.Errorf("tollgate %s --cli-input-json file://%s: %v", op.Command(), file, err)
+			continue
+		}
+		in["action"] = op.Name
+		if !reflect.DeepEqual(in, sample) {
+			t.Errorf("%s: sends %v, want %v", file, in, sample)
+		}
+		n++
+	}
+	if n < 19 {
+		t.Errorf("found %d samples", n)
 	}
 }
