@@ -77,6 +77,8 @@ func TestFlagsBecomeTheInput(t *testing.T) {
 		{"create-api-key --name k --no-enabled --customer-id acme", `{"name": "k", "enabled": false, "customerId": "acme"}`},
 		{"create-api-key --name=k --tags team=x,tier=gold", `{"name": "k", "tags": {"team": "x", "tier": "gold"}}`},
 		{`create-api-key --tags {"team":"x"}`, `{"tags": {"team": "x"}}`},
+		{"create-api-key --name app --identities auth0|5f7c8e 3n4b5c", `{"name": "app", "identities": ["auth0|5f7c8e", "3n4b5c"]}`},
+		{`create-api-key --identities ["a","b"]`, `{"identities": ["a", "b"]}`},
 		{"create-usage-plan --name Basic --throttle burstLimit=2,rateLimit=1 --quota limit=5,period=DAY",
 			`{"name": "Basic", "throttle": {"burstLimit": 2, "rateLimit": 1}, "quota": {"limit": 5, "period": "DAY"}}`},
 		{"create-usage-plan --name B --throttle burstLimit=2,rateLimit=0.5", `{"name": "B", "throttle": {"burstLimit": 2, "rateLimit": 0.5}}`},

@@ -24,6 +24,7 @@ var operations = []Operation{
 		{Name: "stageKeys", Shape: listOf(stageKey), Doc: "Deprecated in API Gateway; rejected: use create-usage-plan-key."},
 		{Name: "customerId", Shape: str, Doc: "An AWS Marketplace customer id, or any id of yours."},
 		tags,
+		{Name: "identities", Shape: listOf(str), Doc: "JWT callers' identities (claim values) this key meters: id1 id2 (a Tollgate extension)."},
 	}},
 	{Name: "GetApiKey", Function: "keys", Doc: "Describe an API key (never its value).", Input: []Member{
 		apiKeyID,
