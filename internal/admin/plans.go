@@ -62,7 +62,8 @@ func createUsagePlan(ctx context.Context, s *Service, in *createUsagePlanInput) 
 
 // usagePlan is the plan as API Gateway returns it.
 func usagePlan(p *store.Plan) UsagePlan {
-	out := UsagePlan{Plan: p.Plan, APIStages: p.APIStages}
+	out := UsagePlan{ID: p.ID, Name: p.Name, Description: p.Description, APIStages: p.APIStages,
+		Throttle: p.Throttle, Quota: p.Quota, ProductCode: p.ProductCode, Tags: p.Tags}
 	if out.APIStages == nil {
 		out.APIStages = []plans.APIStage{}
 	}

@@ -46,11 +46,18 @@ func isoTime(sec int64) string {
 	return time.Unix(sec, 0).UTC().Format("2006-01-02T15:04:05+00:00")
 }
 
-// UsagePlan is API Gateway's UsagePlan. apiStages is always there, [] for
-// none, as in API Gateway's model and the scripts that read it.
+// UsagePlan is API Gateway's UsagePlan, its members in API Gateway's
+// order. apiStages is always there, [] for none, as in API Gateway's model
+// and the scripts that read it.
 type UsagePlan struct {
-	plans.Plan
-	APIStages []plans.APIStage `json:"apiStages"`
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	APIStages   []plans.APIStage  `json:"apiStages"`
+	Throttle    *plans.Throttle   `json:"throttle,omitempty"`
+	Quota       *plans.Quota      `json:"quota,omitempty"`
+	ProductCode string            `json:"productCode,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
 }
 
 // UsagePlanKey is API Gateway's UsagePlanKey. Its value is never known.

@@ -23,12 +23,18 @@ func TestEverySubcommandAgainstTheLocalStack(t *testing.T) {
 	plan := strings.TrimSpace(run("create-usage-plan", "--name", "Basic", "--description", "5 a day",
 		"--api-stages", "apiId=a1b2c3,stage=prod", "--throttle", "burstLimit=2,rateLimit=1",
 		"--quota", "limit=5,period=DAY", "--tags", "tier=gold", "--query", "id", "--output", "text"))
-	// Keys in the order the service sends them (admin.UsagePlan puts
-	// apiStages last), indented by 4.
+	// Keys in the order the service sends them (API Gateway's), indented
+	// by 4.
 	want := `{
     "id": "` + plan + `",
     "name": "Basic",
     "description": "5 a day",
+    "apiStages": [
+        {
+            "apiId": "a1b2c3",
+            "stage": "prod"
+        }
+    ],
     "throttle": {
         "burstLimit": 2,
         "rateLimit": 1
@@ -40,13 +46,7 @@ func TestEverySubcommandAgainstTheLocalStack(t *testing.T) {
     },
     "tags": {
         "tier": "gold"
-    },
-    "apiStages": [
-        {
-            "apiId": "a1b2c3",
-            "stage": "prod"
-        }
-    ]
+    }
 }
 `
 	if got := run("get-usage-plan", "--usage-plan-id", plan); got != want {
