@@ -41,6 +41,7 @@ func TestCreateUsagePlanValidates(t *testing.T) {
 		{"bad tag", obj{"name": "p", "tags": obj{"": "x"}}, []string{"tag key"}},
 		{"shards not a number", obj{"name": "p", "tags": obj{"tollgate:shards": "many"}}, []string{"tollgate:shards", "1 to 16"}},
 		{"too many shards", obj{"name": "p", "tags": obj{"tollgate:shards": "17"}}, []string{"tollgate:shards", "1 to 16"}},
+		{"bad alert thresholds", obj{"name": "p", "tags": obj{"tollgate:alerts": "80,120"}}, []string{"tollgate:alerts", "1 to 100"}},
 		{"shards above burst", obj{"name": "p", "throttle": obj{"rateLimit": 10, "burstLimit": 3}, "tags": obj{"tollgate:shards": "4"}},
 			[]string{"burstLimit must be at least 4"}},
 	}

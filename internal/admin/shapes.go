@@ -211,6 +211,9 @@ func checkPlan(p *plans.Plan) *Error {
 	if _, err := p.Shards(); err != nil {
 		return badRequest("%s", err.Error())
 	}
+	if _, err := p.Thresholds(nil); err != nil {
+		return badRequest("%s", err.Error())
+	}
 	return checkTags(p.Tags)
 }
 
