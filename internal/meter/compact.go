@@ -17,7 +17,7 @@ import (
 
 // compact keeps the meter item small, so that every write costs 1 WCU: it
 // copies the day counters from before yesterday into the month's usage
-// history item, then removes them, and drops the counters (and caps) of
+// history item, then removes them, and drops the counters (caps, arm marks) of
 // quota periods that ended by the start of yesterday. Nobody writes those any more, barring a
 // clock a day wrong. It runs on an instance's first admission of a UTC day
 // for the item, with the item as ALL_NEW returned it, and returns the calls
@@ -33,7 +33,7 @@ func (m *Meter) compact(ctx context.Context, st *item, now int64, item map[strin
 			if name[1:] < cutoff {
 				months[name[1:7]] = append(months[name[1:7]], name)
 			}
-		case strings.HasPrefix(name, store.PrefixQuota) || strings.HasPrefix(name, store.PrefixCap):
+		case strings.HasPrefix(name, store.PrefixQuota) || strings.HasPrefix(name, store.PrefixCap) || strings.HasPrefix(name, store.PrefixArm):
 			if end, ok := plans.PeriodEnd(name[1:]); ok && !end.After(yesterday) {
 				dropped = append(dropped, name)
 			}

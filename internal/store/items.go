@@ -21,6 +21,7 @@ import (
 //	usage plan                PLAN#<planId>       P
 //	plan member               PLAN#<planId>       M#<keyId>
 //	catalog entry             CATALOG             K#<keyId> or P#<planId>
+//	quota alert marker        ALERT#<keyId>       <planId>#<window>#<arm>#<pct>
 //
 // A key's record and its stage claims share the sk prefix "K", so one Query
 // loads everything the authorizer needs to route a request. Meters live in
@@ -62,6 +63,17 @@ import (
 //	e<yyyymmdd>   quota remaining after that day's last admission or
 //	              extension
 //	ut            the change token of the last extension (SetRemaining)
+//	x<window>     the last extension (UpdateUsage) in a quota period, a map:
+//	              t, when (µs), and u, the key's whole quota count right
+//	              after it (limit - remaining), the same on every shard.
+//	              It re-arms the period's quota alerts (see alerts.go);
+//	              nothing else ever moves it
+//
+// A quota alert marker records that the notifier put (or is putting, or
+// chose not to put) the event for one threshold of one key, plan, period
+// and arming; see alerts.go. Markers have a partition of their own, so
+// that IAM can confine the notifier's writes to them, and expire by TTL a
+// while after their period ends.
 //
 // Every admin change that matters to a decision moves kv or pv on the meter
 // items it affects, and every decision is conditional on both, so a cached
@@ -84,6 +96,7 @@ const (
 	PrefixDay       = "d"
 	PrefixRemaining = "e"
 	PrefixCap       = "c"
+	PrefixArm       = "x"
 
 	attrPlan       = "plan" // on a stage claim: the plan that holds the stage
 	attrUsageToken = "ut"   // on a meter item: the last extension's change token
@@ -129,6 +142,7 @@ const (
 	PartitionIdentity = "IDENT#"
 	PartitionPlan     = "PLAN#"
 	PartitionIndex    = "CATALOG"
+	PartitionAlert    = "ALERT#"
 )
 
 // MeterSK is the sort key of the meter item for a key's assignment to a plan.

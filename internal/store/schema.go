@@ -17,6 +17,7 @@ var Schema = TableSchema{
 	PartitionKey: "pk",
 	SortKey:      "sk",
 	TTLAttribute: AttrExpires,
+	StreamView:   types.StreamViewTypeNewAndOldImages,
 }
 
 // TableSchema describes a DynamoDB table with string partition and sort keys.
@@ -26,6 +27,9 @@ type TableSchema struct {
 	// TTLAttribute holds an item's expiry in epoch seconds. Only usage
 	// history items carry it.
 	TTLAttribute string
+	// StreamView is what the table's stream records carry. The notifier
+	// reads meter items' changes from it, before and after (quota alerts).
+	StreamView types.StreamViewType
 }
 
 // CreateTableInput is the CreateTable request for a table named name, billed
@@ -42,6 +46,7 @@ func (s TableSchema) CreateTableInput(name string) *dynamodb.CreateTableInput {
 			{AttributeName: aws.String(s.PartitionKey), KeyType: types.KeyTypeHash},
 			{AttributeName: aws.String(s.SortKey), KeyType: types.KeyTypeRange},
 		},
+		StreamSpecification: &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: s.StreamView},
 	}
 }
 

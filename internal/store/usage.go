@@ -88,6 +88,10 @@ func (t *Table) shardUsage(ctx context.Context, pk, planID, fromMonth, toMonth s
 // (see capShards); if a write fails half-way, setting the same number
 // again finishes the job.
 //
+// Each shard also gets the same arm mark (x<window>), which re-arms the
+// period's quota alerts: the notifier alerts again for each threshold the
+// key's count is below right after the extension, when it gets there.
+//
 // Each write carries a change token (ut) and is conditional on not
 // carrying it yet: a retry of a write that landed fails its condition,
 // and reading the token back says it is ours, so requests admitted in
@@ -95,19 +99,20 @@ func (t *Table) shardUsage(ctx context.Context, pk, planID, fromMonth, toMonth s
 // capping has the key's shards frozen.
 func (t *Table) SetRemaining(ctx context.Context, keyID, planID string, shards int, window, day string, limit, remaining int64) error {
 	token := newToken()
+	arm := armValue(Arm{At: t.now().UnixMicro(), Used: limit - remaining})
 	for i, key := range meterKeys(keyID, planID, shards) {
 		limit, remaining := plans.Share(limit, i, shards), plans.Share(remaining, i, shards)
 		err := t.keyRetrying(ctx, "set the remaining quota of key "+keyID+" in plan "+planID, func() error {
 			_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 				TableName:        &t.Name,
 				Key:              key,
-				UpdateExpression: aws.String("SET #q = :used, #e = :rem, #ut = :tok REMOVE #c"),
+				UpdateExpression: aws.String("SET #q = :used, #e = :rem, #ut = :tok, #x = :arm REMOVE #c"),
 				ConditionExpression: aws.String("attribute_exists(kv) AND kv > :zero AND " +
 					"(attribute_not_exists(#ut) OR #ut <> :tok)"),
 				ExpressionAttributeNames: map[string]string{"#q": PrefixQuota + window, "#e": PrefixRemaining + day,
-					"#c": PrefixCap + window, "#ut": attrUsageToken},
+					"#c": PrefixCap + window, "#ut": attrUsageToken, "#x": PrefixArm + window},
 				ExpressionAttributeValues: map[string]types.AttributeValue{":used": N(limit - remaining), ":rem": N(remaining),
-					":tok": S(token), ":zero": N(0)},
+					":tok": S(token), ":zero": N(0), ":arm": arm},
 			})
 			if err == nil {
 				return nil
