@@ -50,6 +50,8 @@ package alerts
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -72,9 +74,10 @@ type Notifier struct {
 	// Thresholds are the percentages of plans without the tag
 	// tollgate:alerts; empty for none.
 	Thresholds []int
-	// Lease is how long a claim holds off other owners: longer than the
-	// function's timeout, so that an owner still running is never taken
-	// over. 0 means DefaultLease.
+	// Lease is how long a claim holds off other owners: longer than an
+	// attempt may go on putting the event after it claimed it (PutTimeout),
+	// so that an owner still running is never taken over. 0 means
+	// DefaultLease.
 	Lease time.Duration
 	// Streams reads the stream for replays of failed batches.
 	Streams streams.API
@@ -85,11 +88,13 @@ type Notifier struct {
 	done  map[string]bool // alerts known sent or skipped
 }
 
-// DefaultLease is a claim's lease: twice the longest a notifier runs.
-const DefaultLease = 2 * FunctionTimeout
+// PutTimeout bounds what an attempt does between claiming an alert and
+// marking it sent or releasing it: reading the key, and PutEvents with the
+// SDK's retries.
+const PutTimeout = 10 * time.Second
 
-// FunctionTimeout is the notifier function's timeout, as deployed.
-const FunctionTimeout = 60 * time.Second
+// DefaultLease is a claim's lease.
+const DefaultLease = 3 * PutTimeout
 
 // maxDone bounds the memory of alerts known done; past it, it starts over.
 const maxDone = 100_000
@@ -109,11 +114,13 @@ func (n *Notifier) Process(ctx context.Context, records []events.DynamoDBEventRe
 		return n.evaluate(ctx, c)
 	}
 	failed = -1
+	attempt := newAttempt()
 	for i := range records {
 		c, ok := meterChange(i, &records[i])
 		if !ok {
 			continue
 		}
+		c.attempt = attempt
 		var p *store.Plan
 		if p, err = n.plan(ctx, c.planID, c.pv); err != nil {
 			failed = i
@@ -248,20 +255,65 @@ func (n *Notifier) alert(ctx context.Context, a store.Alert, c *change, p *store
 	if lease <= 0 {
 		lease = DefaultLease
 	}
-	claim, until, err := n.Table.ClaimAlert(ctx, a, c.owner, lease, store.AlertExpires(w.End))
-	switch {
-	case err != nil:
-		return err
-	case claim == store.Done:
-		n.remember(a)
-		return nil
-	case claim == store.Busy:
-		// Its owner puts it, or is retried until it does; if it gave up
-		// (its batch went to the dead-letter queue), the first record
-		// after the lease takes over.
-		n.log().Debug("another record is putting this alert", "alertId", a.ID(), "leaseEnds", until)
-		return nil
+	owner := c.owner + "/" + c.attempt
+	waitUntil := time.Now().Add(lease + time.Second)
+	for {
+		claim, until, err := n.Table.ClaimAlert(ctx, a, owner, c.owner, lease, store.AlertExpires(w.End))
+		switch {
+		case err != nil:
+			// The claim may have been applied: give it up, if it is ours.
+			n.Table.ReleaseAlert(context.WithoutCancel(ctx), a, owner)
+			return err
+		case claim == store.Done:
+			n.remember(a)
+			return nil
+		case claim == store.Busy:
+			// Another record's: its owner puts it, or is retried until it
+			// does; if it gave up (its batch went to the dead-letter
+			// queue), the first record after the lease takes over.
+			n.log().Debug("another record is putting this alert", "alertId", a.ID(), "leaseEnds", until)
+			return nil
+		case claim == store.Held:
+			// Another attempt at this very record: one that crashed, whose
+			// lease runs out, or one running beside this (a record handed
+			// out twice), which finishes. Wait for either.
+			if time.Now().After(waitUntil) {
+				return fmt.Errorf("alert %s: another attempt at record %s holds it until %s", a.ID(), c.owner, until.Format(time.RFC3339))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+			continue
+		}
+		break
 	}
+	eventID, err := n.send(ctx, a, c, p, w, used, limit)
+	if err != nil {
+		// This attempt is over: let the retry claim at once.
+		if e := n.Table.ReleaseAlert(context.WithoutCancel(ctx), a, owner); e != nil {
+			n.log().Warn("could not release a claim: the retry waits for its lease", "alertId", a.ID(), "error", e)
+		}
+		return err
+	}
+	mine, err := n.Table.AlertSent(context.WithoutCancel(ctx), a, owner, eventID)
+	if err != nil {
+		return err
+	}
+	if !mine {
+		n.log().Warn("a claim outlived its lease and was taken over: the event may be put twice", "alertId", a.ID())
+	}
+	n.remember(a)
+	n.log().Info("quota alert", "alertId", a.ID(), "eventId", eventID, "apiKeyId", a.KeyID, "usagePlanId", p.ID,
+		"threshold", a.Threshold, "used", used, "limit", limit, "window", a.Window)
+	return nil
+}
+
+// send reads the key and puts the alert's event, within PutTimeout.
+func (n *Notifier) send(ctx context.Context, a store.Alert, c *change, p *store.Plan, w plans.Window, used, limit int64) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, PutTimeout)
+	defer cancel()
 	d := &Detail{
 		AlertID: a.ID(), APIKeyID: a.KeyID, UsagePlanID: p.ID, UsagePlanName: p.Name,
 		Threshold: a.Threshold, Used: used, Limit: limit, Period: p.Quota.Period,
@@ -274,23 +326,17 @@ func (n *Notifier) alert(ctx context.Context, a store.Alert, c *change, p *store
 	case store.IsKind(err, store.NotFound):
 		// Deleted since: the alert still happened.
 	default:
-		return err
+		return "", err
 	}
-	eventID, err := n.put(ctx, d, c.at)
-	if err != nil {
-		return err
-	}
-	mine, err := n.Table.AlertSent(ctx, a, c.owner, eventID)
-	if err != nil {
-		return err
-	}
-	if !mine {
-		n.log().Warn("a claim outlived its lease and was taken over: the event may be put twice", "alertId", a.ID())
-	}
-	n.remember(a)
-	n.log().Info("quota alert", "alertId", a.ID(), "eventId", eventID, "apiKeyId", a.KeyID, "usagePlanId", p.ID,
-		"threshold", a.Threshold, "used", used, "limit", limit, "periodStart", d.PeriodStart)
-	return nil
+	return n.put(ctx, d, c.at)
+}
+
+// newAttempt names one attempt at a batch, to tell its claims from those
+// of another attempt at the same records.
+func newAttempt() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // plan returns the plan as of version pv or later, from memory if it has

@@ -15,14 +15,15 @@ import (
 // says about a key's quota: which periods to look at, and what the item
 // holds now.
 type change struct {
-	index  int    // of the (first) record in the batch
-	owner  string // its eventID: who claims the alerts it finds
-	keyID  string
-	shard  int
-	planID string
-	pv     int64
-	image  map[string]events.DynamoDBAttributeValue // the item after the (last) record
-	at     time.Time
+	index   int    // of the (first) record in the batch
+	owner   string // its eventID: whose the alerts it finds are
+	attempt string // this attempt at it
+	keyID   string
+	shard   int
+	planID  string
+	pv      int64
+	image   map[string]events.DynamoDBAttributeValue // the item after the (last) record
+	at      time.Time
 	// windows are the quota periods whose count, arm mark or plan moved.
 	windows map[string]bool
 	// armed are the periods an extension re-armed, with its mark.

@@ -51,12 +51,19 @@ const (
 	LoseAnswer
 )
 
+// Call is what Fault sees of a PutEvents call: its number, from 1, and
+// its entries' details.
+type Call struct {
+	N       int
+	Details []string
+}
+
 // Bus is a running stand-in.
 type Bus struct {
 	// URL is the endpoint to give the SDK.
 	URL string
-	// Fault, if set, picks each call's fate; calls count from 1.
-	Fault func(call int) Fault
+	// Fault, if set, picks each call's fate.
+	Fault func(Call) Fault
 	// Print, if set, gets each accepted event as indented JSON.
 	Print io.Writer
 
@@ -121,7 +128,11 @@ func (b *Bus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.calls++
 	fault := Accept
 	if b.Fault != nil {
-		fault = b.Fault(b.calls)
+		call := Call{N: b.calls}
+		for _, e := range in.Entries {
+			call.Details = append(call.Details, e.Detail)
+		}
+		fault = b.Fault(call)
 	}
 	b.mu.Unlock()
 	type result struct {

@@ -24,16 +24,16 @@ import (
 // A marker goes through these states:
 //
 //	pending   a notifier claimed the alert and is putting the event; the
-//	          claim names its owner (the stream record it is processing)
-//	          and lapses at its lease's end
+//	          claim names its owner (one attempt at one stream record),
+//	          the record, and lapses at its lease's end
 //	sent      the event was put; nobody puts it again
 //	skipped   the alert is not due: the key was already past the
 //	          threshold when an extension re-armed the period
 //
-// The owner may claim again (a retried stream record, or an SDK retry of
-// the claim itself), and so may anyone once the lease has lapsed: an owner
-// that crashed after putting the event and before marking it sent leaves a
-// duplicate then, and only then.
+// The owner may claim again (an SDK retry of a claim that was applied),
+// and anyone once the lease has lapsed or the owner released it. An owner
+// that crashed after PutEvents took the event and before it marked the
+// alert sent leaves a duplicate then, and only then.
 
 // Arm is the mark an extension leaves on a key's meter items for one quota
 // period: when it happened (µs), and the key's whole quota count right
@@ -91,26 +91,30 @@ const (
 	Claimed Claim = iota + 1
 	// Done: the event was put, or is not due.
 	Done
-	// Busy: another owner's claim holds; its lease ends at Until.
+	// Busy: another record's claim holds it, until its lease ends.
 	Busy
+	// Held: another attempt at the same record holds it, until its lease
+	// ends: an earlier attempt that crashed, or one running beside this.
+	Held
 )
 
-// Alert marker states and attributes.
+// Alert marker states.
 const (
 	alertPending = "pending"
 	alertSent    = "sent"
 	alertSkipped = "skipped"
 )
 
-// ClaimAlert claims an alert for owner until lease from now, unless it is
-// done or another owner's unlapsed claim holds it. One conditional write:
-// a repeat by the same owner succeeds, so an SDK retry of a claim that was
-// applied and whose answer was lost finds it its own. The marker expires
-// (TTL) at expires. until is when another owner's claim lapses, for Busy.
-func (t *Table) ClaimAlert(ctx context.Context, a Alert, owner string, lease time.Duration, expires time.Time) (c Claim, until time.Time, err error) {
+// ClaimAlert claims an alert for owner, an attempt at processing record,
+// until lease from now, unless it is done or another owner's unlapsed
+// claim holds it. One conditional write: a repeat by the same owner
+// succeeds, so an SDK retry of a claim that was applied and whose answer
+// was lost finds it its own. The marker expires (TTL) at expires. until is
+// when another owner's claim lapses, for Busy and Held.
+func (t *Table) ClaimAlert(ctx context.Context, a Alert, owner, record string, lease time.Duration, expires time.Time) (c Claim, until time.Time, err error) {
 	now := t.now()
 	item := a.key()
-	item["st"], item["ow"] = S(alertPending), S(owner)
+	item["st"], item["ow"], item["rec"] = S(alertPending), S(owner), S(record)
 	item["lu"] = N(now.Add(lease).UnixMicro())
 	item[AttrExpires] = N(expires.Unix())
 	_, err = t.DB.PutItem(ctx, &dynamodb.PutItemInput{
@@ -128,12 +132,30 @@ func (t *Table) ClaimAlert(ctx context.Context, a Alert, owner string, lease tim
 		return Claimed, time.Time{}, nil
 	case !errors.As(err, &failed):
 		return 0, time.Time{}, fmt.Errorf("claim alert %s: %w", a.ID(), err)
-	case Str(failed.Item, "st") == alertPending:
-		lu, _ := Int(failed.Item, "lu")
-		return Busy, time.UnixMicro(lu), nil
-	default:
+	case Str(failed.Item, "st") != alertPending:
 		return Done, time.Time{}, nil
 	}
+	lu, _ := Int(failed.Item, "lu")
+	if Str(failed.Item, "rec") == record {
+		return Held, time.UnixMicro(lu), nil
+	}
+	return Busy, time.UnixMicro(lu), nil
+}
+
+// ReleaseAlert gives up owner's claim, which lapses at once: its attempt
+// at putting the event is over, and failed.
+func (t *Table) ReleaseAlert(ctx context.Context, a Alert, owner string) error {
+	_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 &t.Name,
+		Key:                       a.key(),
+		UpdateExpression:          aws.String("SET lu = :zero"),
+		ConditionExpression:       aws.String("st = :pending AND ow = :owner"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":zero": N(0), ":pending": S(alertPending), ":owner": S(owner)},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("release alert %s: %w", a.ID(), err)
+	}
+	return nil
 }
 
 // AlertSent marks an alert sent by owner, with the event's id. If the

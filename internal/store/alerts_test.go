@@ -20,35 +20,50 @@ func TestAlertMarkers(t *testing.T) {
 	a := store.Alert{KeyID: "k1", PlanID: "p1", Window: "D20261121", Threshold: 80}
 	expires := store.AlertExpires(now.Add(14 * time.Hour))
 
-	claim := func(owner string) store.Claim {
+	claim := func(owner, record string) store.Claim {
 		t.Helper()
-		c, _, err := tbl.ClaimAlert(ctx, a, owner, time.Minute, expires)
+		c, _, err := tbl.ClaimAlert(ctx, a, owner, record, time.Minute, expires)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	if c := claim("r1"); c != store.Claimed {
+	if c := claim("o1", "r1"); c != store.Claimed {
 		t.Fatalf("first claim: %v", c)
 	}
-	if c := claim("r1"); c != store.Claimed {
-		t.Fatalf("the owner claiming again (a retry): %v, want Claimed", c)
+	if c := claim("o1", "r1"); c != store.Claimed {
+		t.Fatalf("the owner claiming again (an SDK retry): %v, want Claimed", c)
 	}
-	if c := claim("r2"); c != store.Busy {
-		t.Fatalf("another owner within the lease: %v, want Busy", c)
+	if c := claim("o2", "r1"); c != store.Held {
+		t.Fatalf("another attempt at the same record within the lease: %v, want Held", c)
+	}
+	if c := claim("o3", "r2"); c != store.Busy {
+		t.Fatalf("another record within the lease: %v, want Busy", c)
+	}
+	if err := tbl.ReleaseAlert(ctx, a, "o2"); err != nil {
+		t.Fatal(err)
+	}
+	if c := claim("o3", "r2"); c != store.Busy {
+		t.Fatalf("released by a non-owner: %v, want Busy", c)
+	}
+	if err := tbl.ReleaseAlert(ctx, a, "o1"); err != nil {
+		t.Fatal(err)
+	}
+	if c := claim("o2", "r1"); c != store.Claimed {
+		t.Fatalf("after its owner released it: %v, want Claimed", c)
 	}
 	now = now.Add(2 * time.Minute)
-	if c := claim("r2"); c != store.Claimed {
-		t.Fatalf("another owner after the lease: %v, want Claimed", c)
+	if c := claim("o3", "r2"); c != store.Claimed {
+		t.Fatalf("another record after the lease: %v, want Claimed", c)
 	}
-	if ok, err := tbl.AlertSent(ctx, a, "r1", "ev1"); err != nil || ok {
-		t.Fatalf("the first owner, taken over, marks it sent: %v %v; want false", ok, err)
+	if ok, err := tbl.AlertSent(ctx, a, "o2", "ev1"); err != nil || ok {
+		t.Fatalf("an owner taken over marks it sent: %v %v; want false", ok, err)
 	}
-	if ok, err := tbl.AlertSent(ctx, a, "r2", "ev2"); err != nil || !ok {
+	if ok, err := tbl.AlertSent(ctx, a, "o3", "ev2"); err != nil || !ok {
 		t.Fatalf("the owner marks it sent: %v %v", ok, err)
 	}
-	for _, owner := range []string{"r1", "r2", "r3"} {
-		if c := claim(owner); c != store.Done {
+	for _, owner := range []string{"o1", "o3", "o4"} {
+		if c := claim(owner, "r1"); c != store.Done {
 			t.Fatalf("%s claims a sent alert: %v, want Done", owner, c)
 		}
 	}
@@ -64,7 +79,7 @@ func TestAlertMarkers(t *testing.T) {
 	if err := tbl.SkipAlert(ctx, b, expires); err != nil {
 		t.Fatal(err)
 	}
-	if c, _, _ := tbl.ClaimAlert(ctx, b, "r1", time.Minute, expires); c != store.Done {
+	if c, _, _ := tbl.ClaimAlert(ctx, b, "o1", "r1", time.Minute, expires); c != store.Done {
 		t.Fatalf("a skipped alert claimed: %v", c)
 	}
 	if err := tbl.SkipAlert(ctx, a, expires); err != nil {
@@ -85,7 +100,7 @@ func TestRacingClaimsOneWins(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, _, err := tbl.ClaimAlert(context.Background(), a, "owner"+string(rune('a'+i)), time.Minute, time.Now().Add(time.Hour))
+			c, _, err := tbl.ClaimAlert(context.Background(), a, "owner"+string(rune('a'+i)), "record"+string(rune('a'+i)), time.Minute, time.Now().Add(time.Hour))
 			if err != nil {
 				t.Error(err)
 			}
