@@ -11,7 +11,7 @@ SHELL := /bin/bash
 GO        ?= go
 NPM       ?= npm
 TOOLS     := .tollgate/bin
-FUNCTIONS := authorizer keys plans usage echo
+FUNCTIONS := authorizer keys plans usage echo notifier
 FUZZTIME  ?= 30s
 CDK       := CDK_DISABLE_VERSION_CHECK=true node_modules/.bin/cdk
 

@@ -10,6 +10,9 @@
 //	   -c jwtIdentityClaim=sub -c jwtScopes='{"GET /items":["items:read"]}'
 //	   -c jwtContextClaims=tenant,email -c jwtSource=header:authorization -c jwtLeeway=30s
 //	                           JWT callers (the README's "JWT callers")
+//	-c alertEmail=ops@example.com   email quota alerts there (SNS)
+//	-c alertThresholds=50,80,100    default quota alert thresholds (80,100)
+//	-c alertBus=billing        the event bus for quota alerts (default bus)
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/infra/tollgate"
 	"github.com/tollgate-dev/tollgate/internal/jwtauth"
+	"github.com/tollgate-dev/tollgate/internal/plans"
 )
 
 func main() {
@@ -58,6 +62,10 @@ func fromContext(get func(string) string) (*StackProps, error) {
 				ContextClaims: list(get("jwtContextClaims")),
 				Source:        get("jwtSource"),
 			},
+
+			AlertEmail:      get("alertEmail"),
+			AlertThresholds: get("alertThresholds"),
+			AlertBusName:    get("alertBus"),
 		},
 		ExistingAPIID: get("httpApiId"),
 		BackendURL:    get("backendUrl"),
@@ -81,6 +89,11 @@ func fromContext(get func(string) string) (*StackProps, error) {
 	}
 	if v := p.Tollgate.FailMode; v != "" && v != "closed" && v != "open" {
 		return nil, fmt.Errorf("failMode=%q: want closed or open", v)
+	}
+	if v := p.Tollgate.AlertThresholds; v != "" {
+		if _, err := plans.ParseThresholds(v); err != nil {
+			return nil, fmt.Errorf("alertThresholds=%q: %w", v, err)
+		}
 	}
 	if v := get("jwtScopes"); v != "" {
 		scopes, err := jwtauth.ParseScopes(v)

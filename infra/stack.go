@@ -87,5 +87,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) awscdk.S
 	out("KeysFunctionName", "Admin: API keys (aws lambda invoke --function-name ...)", tg.KeysFunction.FunctionName())
 	out("PlansFunctionName", "Admin: usage plans and their keys", tg.PlansFunction.FunctionName())
 	out("UsageFunctionName", "Admin: usage", tg.UsageFunction.FunctionName())
+	out("NotifierFunctionName", "Quota alerts: give it a dead-letter message to replay", tg.Alerts.Function.FunctionName())
+	out("AlertsDeadLetterQueueUrl", "Quota alerts: batches the notifier gave up on", tg.Alerts.DeadLetterQueue.QueueUrl())
 	return stack
 }

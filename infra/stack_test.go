@@ -29,9 +29,9 @@ import (
 )
 
 // The stacks' templates, synthesized once for the whole test binary: the
-// default stack, one that adds routes to an existing API, and one for JWT
-// callers.
-var demo, existing, jwtStack map[string]any
+// default stack, one that adds routes to an existing API, one for JWT
+// callers, and one that emails quota alerts from a bus of its own.
+var demo, existing, jwtStack, emailed map[string]any
 
 func TestMain(m *testing.M) {
 	if err := synth(); err != nil {
@@ -47,7 +47,7 @@ func synth() error {
 		return err
 	}
 	defer os.RemoveAll(code)
-	for _, fn := range []string{"authorizer", "keys", "plans", "usage", "echo"} {
+	for _, fn := range []string{"authorizer", "keys", "plans", "usage", "echo", "notifier"} {
 		os.MkdirAll(filepath.Join(code, fn), 0o755)
 		if err := os.WriteFile(filepath.Join(code, fn, "bootstrap"), []byte("placeholder "+fn), 0o755); err != nil {
 			return err
@@ -77,8 +77,10 @@ func synth() error {
 		return err
 	}
 	NewStack(app, "JWT", ctx)
+	NewStack(app, "Emailed", &StackProps{Tollgate: tollgate.Props{CodeDir: code,
+		AlertEmail: "ops@example.com", AlertBusName: "billing", AlertThresholds: "50,80,100"}})
 	asm := app.Synth(nil)
-	for name, dst := range map[string]*map[string]any{"Demo": &demo, "Existing": &existing, "JWT": &jwtStack} {
+	for name, dst := range map[string]*map[string]any{"Demo": &demo, "Existing": &existing, "JWT": &jwtStack, "Emailed": &emailed} {
 		b, err := json.Marshal(asm.GetStackByName(jsii.String(name)).Template())
 		if err != nil {
 			return err
@@ -149,7 +151,7 @@ func TestAuthorizer(t *testing.T) {
 
 func TestFunctions(t *testing.T) {
 	tpl := template(demo)
-	check(t, "five functions", func() { tpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(5)) })
+	check(t, "six functions", func() { tpl.ResourceCountIs(jsii.String("AWS::Lambda::Function"), jsii.Number(6)) })
 	table := logicalID(t, demo, "AWS::DynamoDB::Table", "Table")
 	for id, fn := range resources(demo, "AWS::Lambda::Function") {
 		p := fn["Properties"].(map[string]any)
@@ -177,7 +179,7 @@ func TestFunctions(t *testing.T) {
 			t.Errorf("a log group keeps logs for %v days, want 30", lg["Properties"])
 		}
 	}
-	if n := len(resources(demo, "AWS::Logs::LogGroup")); n != 5 {
+	if n := len(resources(demo, "AWS::Logs::LogGroup")); n != 6 {
 		t.Errorf("%d log groups, want one per function", n)
 	}
 }
@@ -244,7 +246,7 @@ func TestLeastPrivilege(t *testing.T) {
 		}
 	}
 	// No * anywhere.
-	for _, tpl := range []map[string]any{demo, existing, jwtStack} {
+	for _, tpl := range []map[string]any{demo, existing, jwtStack, emailed} {
 		for id, pol := range resources(tpl, "AWS::IAM::Policy") {
 			for _, st := range pol["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
 				st := st.(map[string]any)
@@ -331,14 +333,15 @@ func TestObservability(t *testing.T) {
 		}
 	}
 	alarms := resources(demo, "AWS::CloudWatch::Alarm")
-	if len(alarms) != 3 {
-		t.Errorf("%d alarms, want authorizer errors, decision errors and table throttling", len(alarms))
+	if len(alarms) != 4 {
+		t.Errorf("%d alarms, want authorizer errors, decision errors, table throttling and dead-lettered alerts", len(alarms))
 	}
 	check(t, "an alarm on the authorizer's errors", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{"MetricName": "Errors", "Namespace": "AWS/Lambda"})
 	})
 	outputs, _ := demo["Outputs"].(map[string]any)
-	for _, name := range []string{"ApiUrl", "TableName", "AuthorizerFunctionName", "KeysFunctionName", "PlansFunctionName", "UsageFunctionName"} {
+	for _, name := range []string{"ApiUrl", "TableName", "AuthorizerFunctionName", "KeysFunctionName", "PlansFunctionName", "UsageFunctionName",
+		"NotifierFunctionName", "AlertsDeadLetterQueueUrl"} {
 		if _, ok := outputs[name]; !ok {
 			t.Errorf("no output %s", name)
 		}

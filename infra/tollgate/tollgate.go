@@ -1,6 +1,7 @@
 // Package tollgate is Tollgate as a CDK construct for Go CDK apps: the
 // DynamoDB table, the authorizer and admin functions, an HttpLambdaAuthorizer
-// to put on HTTP API routes, metrics, a dashboard and alarms.
+// to put on HTTP API routes, metrics, a dashboard and alarms, and quota
+// alerts on EventBridge.
 //
 //	tg := tollgate.New(stack, "Tollgate", &tollgate.Props{OnLimit: "pass"})
 //	api.AddRoutes(&awsapigatewayv2.AddRoutesOptions{
@@ -67,6 +68,15 @@ type Props struct {
 	AuthMode string
 	// JWT says how tokens are validated, in the modes other than key.
 	JWT JWTProps
+	// AlertEmail, if set, emails quota alerts there: an SNS topic with an
+	// email subscription (to confirm), and a rule that sends it the alerts.
+	AlertEmail string
+	// AlertThresholds are the quota alert thresholds of plans without the
+	// tag tollgate:alerts, such as "80,100" (the default) or "off".
+	AlertThresholds string
+	// AlertBusName is the event bus the alerts go on. Default: the
+	// account's default bus.
+	AlertBusName string
 }
 
 // JWTProps are the JWT settings, as API Gateway's JWT authorizer takes
@@ -96,6 +106,8 @@ type Tollgate struct {
 
 	Dashboard awscloudwatch.Dashboard
 	Alarms    []awscloudwatch.Alarm
+	// Alerts is the quota alerts notifier (see alerts.go).
+	Alerts *Alerts
 
 	namespace      string
 	authorizers    map[string]awsapigatewayv2authorizers.HttpLambdaAuthorizer
@@ -164,6 +176,7 @@ func New(scope constructs.Construct, id string, props *Props) *Tollgate {
 	t.Authorizer = t.NewAuthorizer("Authorizer")
 	t.Dashboard = t.newDashboard(c)
 	t.Alarms = t.newAlarms(c)
+	t.Alerts = t.newAlerts(c, &p, fn)
 	return t
 }
 
@@ -176,7 +189,7 @@ func or(v, def string) string {
 
 // NewTable creates the Tollgate table from store.Schema: on demand, with
 // point-in-time recovery and deletion protection, kept when the stack goes,
-// and expiring usage history by TTL.
+// expiring usage history by TTL, and a stream for the notifier.
 func NewTable(scope constructs.Construct, id string) awsdynamodb.Table {
 	s := store.Schema
 	return awsdynamodb.NewTable(scope, jsii.String(id), &awsdynamodb.TableProps{
@@ -189,6 +202,7 @@ func NewTable(scope constructs.Construct, id string) awsdynamodb.Table {
 		DeletionProtection:  jsii.Bool(true),
 		RemovalPolicy:       awscdk.RemovalPolicy_RETAIN,
 		TimeToLiveAttribute: jsii.String(s.TTLAttribute),
+		Stream:              awsdynamodb.StreamViewType(s.StreamView),
 	})
 }
 
