@@ -39,7 +39,7 @@ run: deps $(TOOLS)/tollgate-local ## Run Tollgate locally: DynamoDB Local, an HT
 
 invoke: deps $(TOOLS)/tollgate-local ## Run one handler on an event: make invoke FN=keys EVENT=events/keys/GetApiKeys.json
 	@if [ -z "$(FN)" ] || [ -z "$(EVENT)" ]; then \
-		echo "usage: make invoke FN=<authorizer|keys|plans|usage> EVENT=events/<function>/<sample>.json"; exit 2; fi
+		echo "usage: make invoke FN=<authorizer|keys|plans|usage|notifier> EVENT=events/<function>/<sample>.json"; exit 2; fi
 	$(TOOLS)/tollgate-local invoke $(FN) $(EVENT)
 
 $(TOOLS)/tollgate-local:

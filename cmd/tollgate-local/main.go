@@ -18,7 +18,7 @@ import (
 
 const usage = `usage:
   tollgate-local run
-  tollgate-local invoke <authorizer|keys|plans|usage> <event.json>`
+  tollgate-local invoke <authorizer|keys|plans|usage|notifier> <event.json>`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -3,6 +3,8 @@ package alerts_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/tollgate-dev/tollgate/internal/alerts"
 	"github.com/tollgate-dev/tollgate/internal/eventbus"
+	"github.com/tollgate-dev/tollgate/internal/localstack"
 	"github.com/tollgate-dev/tollgate/internal/plans"
 )
 
@@ -346,5 +349,60 @@ func TestSettings(t *testing.T) {
 		if _, err := alerts.ReadSettings(env(bad...)); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
+	}
+}
+
+// TestSampleEvents runs events/notifier/stream-record.json, a record of
+// the sample key's meter item reaching 4 of 5, through the notifier on a
+// table seeded as make run seeds it: the event it puts is
+// events/notifier/QuotaThresholdReached.json, bar the id EventBridge gives.
+func TestSampleEvents(t *testing.T) {
+	f := setup(t)
+	if err := localstack.SeedSamples(context.Background(), f.tbl); err != nil {
+		t.Fatal(err)
+	}
+	record, err := os.ReadFile("../../events/notifier/stream-record.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := f.notifier()
+	for range 2 { // the second time, the marker says it was sent
+		if out, err := n.Invoke(context.Background(), record); err != nil || string(out) != `{"batchItemFailures":[]}` {
+			t.Fatalf("%s %v", out, err)
+		}
+	}
+	got := f.bus.Events()
+	if len(got) != 1 {
+		t.Fatalf("%d events, want 1", len(got))
+	}
+	var want eventbus.Event
+	b, err := os.ReadFile("../../events/notifier/QuotaThresholdReached.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	var gotDetail, wantDetail map[string]any
+	json.Unmarshal(got[0].Detail, &gotDetail)
+	json.Unmarshal(want.Detail, &wantDetail)
+	if fmt.Sprint(gotDetail) != fmt.Sprint(wantDetail) {
+		t.Errorf("detail\n %v\nwant (the sample)\n %v", gotDetail, wantDetail)
+	}
+	if got[0].Source != want.Source || got[0].DetailType != want.DetailType || got[0].Time != want.Time || got[0].Version != want.Version {
+		t.Errorf("event %+v\nwant %+v", got[0], want)
+	}
+	// Every field of Detail is in the sample, and nothing else.
+	var d alerts.Detail
+	dec := json.NewDecoder(strings.NewReader(string(want.Detail)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		t.Errorf("the sample's detail: %v", err)
+	}
+	all, _ := json.Marshal(alerts.Detail{})
+	var fields map[string]any
+	json.Unmarshal(all, &fields)
+	if len(fields) != len(wantDetail) {
+		t.Errorf("the sample has %d detail fields, Detail %d", len(wantDetail), len(fields))
 	}
 }

@@ -139,6 +139,11 @@ func Run(ctx context.Context, getenv func(string) string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	stopNotifier, err := runNotifier(ctx, getenv, db, endpoint, cfg.Table, out)
+	if err != nil {
+		return err
+	}
+	defer stopNotifier()
 	l, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w (set PORT to use another)", cfg.Port, err)
@@ -251,7 +256,7 @@ func SeedSamples(ctx context.Context, tbl *store.Table) error {
 		if err != nil {
 			return err
 		}
-		err = tbl.CreateKey(ctx, &store.Key{ID: id, Name: "acme-" + id, Enabled: true, Hash: keys.Hash(v)})
+		err = tbl.CreateKey(ctx, &store.Key{ID: id, Name: "acme-" + id, CustomerID: "acme", Enabled: true, Hash: keys.Hash(v)})
 		if err != nil && !store.IsKind(err, store.Conflict) {
 			return fmt.Errorf("seed sample key %s: %w", id, err)
 		}
@@ -402,6 +407,9 @@ The demo key meters identity %q. Get a token for an identity (any claims), and c
 
 The samples in events/ run against this table too: make invoke FN=plans EVENT=events/plans/GetUsagePlan.json
 
+Quota alerts: the notifier reads the table's stream and prints here each event it puts on EventBridge
+(a key at 80 %% and 100 %% of its quota, unless the plan's tag tollgate:alerts says otherwise).
+
 Press Ctrl-C to stop; everything started here stops with it.
 
 `, cfg.Port, d.PlanID, today, today)
@@ -440,6 +448,13 @@ func Invoke(ctx context.Context, getenv func(string) string, fn string, event []
 			return err
 		}
 		handler = api.Authorizer.(*authorizer.Authorizer)
+	case "notifier":
+		n, bus, err := newNotifier(getenv, db, endpoint, cfg.Table, out)
+		if err != nil {
+			return err
+		}
+		defer bus.Close()
+		handler = n
 	case "keys", "plans", "usage":
 		svc := &admin.Service{Store: &store.Table{DB: db, Name: cfg.Table, Now: time.Now}, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 		h, err := admin.New(fn, svc)
@@ -448,7 +463,7 @@ func Invoke(ctx context.Context, getenv func(string) string, fn string, event []
 		}
 		handler = h
 	default:
-		return fmt.Errorf("no function %q: want authorizer, keys, plans or usage", fn)
+		return fmt.Errorf("no function %q: want authorizer, keys, plans, usage or notifier", fn)
 	}
 	result, err := handler.Invoke(ctx, event)
 	if err != nil {
