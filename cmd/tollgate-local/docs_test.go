@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	readmedoc "github.com/tollgate-dev/tollgate/internal/readme"
 )
@@ -55,6 +56,25 @@ func TestWalkthroughScript(t *testing.T) {
 			t.Fatalf("the walk-through's output lacks %q (in order):\n%s", w, out)
 		}
 		rest = rest[i+len(w):]
+	}
+	// The notifier's events for the walk-through's key, in make run's
+	// output: 80 % and 100 %, once each.
+	keyID := regexp.MustCompile(`API key ([0-9a-z]+): tgk_`).FindStringSubmatch(string(out))
+	if keyID == nil {
+		t.Fatalf("no key id in the walk-through's output:\n%s", out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, w := range []string{"reached 80% of its quota (4 of 5)", "reached 100% of its quota (5 of 5)"} {
+		line := "Quota alert: key " + keyID[1] + " " + w
+		for strings.Count(s.out.String(), line) != 1 && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if n := strings.Count(s.out.String(), line); n != 1 {
+			t.Errorf("make run printed %q %d times, want once:\n%s", line, n, s.out)
+		}
+	}
+	if !strings.Contains(s.out.String(), `"detail-type": "Quota Threshold Reached"`) {
+		t.Errorf("make run printed no event in EventBridge's JSON:\n%s", s.out)
 	}
 	s.stop()
 }
@@ -110,8 +130,8 @@ func TestREADMECheatSheetShowsEverySample(t *testing.T) {
 	}
 	files, _ := filepath.Glob("../../events/*/*.json")
 	for _, f := range files {
-		if strings.Contains(f, "/authorizer/") {
-			continue
+		if strings.Contains(f, "/authorizer/") || strings.Contains(f, "/notifier/") {
+			continue // not admin payloads; see TestREADMEShowsTheAlertEvent
 		}
 		b, _ := os.ReadFile(f)
 		if !shown[canonical(b)] {
@@ -218,5 +238,18 @@ func TestREADMEJWTWalkthroughIsTheScript(t *testing.T) {
 				t.Errorf("README JWT walk-through line not in examples/jwt-walkthrough.sh:\n%s", line)
 			}
 		}
+	}
+}
+
+// TestREADMEShowsTheAlertEvent checks that the Quota alerts section shows
+// events/notifier/QuotaThresholdReached.json as it is (a test in
+// internal/alerts checks that the notifier puts that very event).
+func TestREADMEShowsTheAlertEvent(t *testing.T) {
+	sample, err := os.ReadFile("../../events/notifier/QuotaThresholdReached.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(section(t, readme(t), "## Quota alerts"), "```json\n"+string(sample)+"```") {
+		t.Error("the Quota alerts section does not show events/notifier/QuotaThresholdReached.json as it is")
 	}
 }

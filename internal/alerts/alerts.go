@@ -32,20 +32,22 @@
 // # Exactly once
 //
 // Each alert has a marker item (store.ClaimAlert). Before it puts an event
-// the notifier claims the marker with one conditional write, naming the
-// stream record it is processing as the owner, with a lease; after
-// PutEvents answers it marks it sent. A claim fails if the marker is sent
-// or skipped, or claimed by another owner whose lease has not lapsed, so
-// concurrent notifiers (a sharded key's shards are read by different
-// invocations) put one event between them. A retried record (a failed
-// PutEvents, a crash, a timeout, a retried batch) is the same owner and
-// claims again, and puts the event again. EventBridge has no idempotency
-// key, so "exactly once" is this: one event per alert, except when
-// PutEvents took an event and its answer was lost (a timeout, a reset, a
-// crash before the marker was written), in which case a retry puts a second
-// copy with the same alertId. Never none: a record's batch succeeds only
-// once its alerts are sent, a record that keeps failing goes to the
-// dead-letter queue after its retries, and its replay puts what it missed.
+// the notifier claims the marker with one conditional write, as one
+// attempt at one stream record, with a lease; after PutEvents answers it
+// marks the alert sent. A claim fails if the marker is sent or skipped, or
+// held by another attempt whose lease runs, so concurrent notifiers (a
+// sharded key's shards are read by different invocations; a record handed
+// out twice) put one event between them: an attempt at another record
+// leaves the alert to the holder, and another attempt at the same record
+// waits for the holder to finish or its lease to lapse. An attempt whose
+// PutEvents fails releases its claim, and its retry claims at once.
+// EventBridge has no idempotency key, so "exactly once" is this: one event
+// per alert, except when PutEvents took an event and the notifier never
+// learnt it (a lost answer, a crash before the marker was written), in
+// which case a retry puts a second copy with the same alertId. Never none:
+// a record's batch succeeds only once its alerts are sent, a record that
+// keeps failing goes to the dead-letter queue after its retries, and its
+// replay puts what it missed. docs/alerts.md says all this for users.
 package alerts
 
 import (
