@@ -56,7 +56,7 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	db := dynamotest.Client(t)
 	clk := &clock{t: time.Now().UTC().Truncate(24 * time.Hour).Add(12 * time.Hour)}
-	f := &fixture{t: t, db: db, tbl: dynamotest.Store(t, db, clk.Now), clock: clk}
+	f := &fixture{t: t, db: db, tbl: &store.Table{DB: db, Name: dynamotest.NewStreamTable(t, db), Now: clk.Now}, clock: clk}
 	bus, err := eventbus.Start("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -73,15 +73,34 @@ func Client(t testing.TB, opts ...func(*dynamodb.Options)) *dynamodb.Client {
 
 var tableSeq atomic.Int64
 
-// NewTable creates a table from store.Schema, deleted when the test ends.
+// NewTable creates a table from store.Schema, deleted when the test ends,
+// without the schema's stream: DynamoDB Local makes every write to a table
+// with a stream about 2.4 times as slow (8.2 ms against 3.4 ms, 8 writers
+// at once), and only the notifier's tests read it. They use
+// NewStreamTable.
 func NewTable(t testing.TB, db *dynamodb.Client) string {
+	t.Helper()
+	return newTable(t, db, false)
+}
+
+// NewStreamTable is NewTable with the schema's stream.
+func NewStreamTable(t testing.TB, db *dynamodb.Client) string {
+	t.Helper()
+	return newTable(t, db, true)
+}
+
+func newTable(t testing.TB, db *dynamodb.Client, stream bool) string {
 	t.Helper()
 	name := fmt.Sprintf("tollgate-test-%d-%d-%s", os.Getpid(), tableSeq.Add(1), sanitize(t.Name()))
 	if len(name) > 200 {
 		name = name[:200]
 	}
 	ctx := context.Background()
-	if _, err := db.CreateTable(ctx, store.Schema.CreateTableInput(name)); err != nil {
+	in := store.Schema.CreateTableInput(name)
+	if !stream {
+		in.StreamSpecification = nil
+	}
+	if _, err := db.CreateTable(ctx, in); err != nil {
 		t.Fatalf("create table %s: %v", name, err)
 	}
 	if _, err := db.UpdateTimeToLive(ctx, store.Schema.UpdateTimeToLiveInput(name)); err != nil {
