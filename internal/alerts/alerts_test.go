@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/alerts"
+	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 	"github.com/tollgate-dev/tollgate/internal/eventbus"
 	"github.com/tollgate-dev/tollgate/internal/localstack"
 	"github.com/tollgate-dev/tollgate/internal/plans"
@@ -28,7 +29,10 @@ func TestConcurrentInstancesAlertOncePerThreshold(t *testing.T) {
 		t.Fatalf("admitted %d, want the quota, 50", n)
 	}
 	// Two notifiers, each from the stream's start, at the same time.
-	a, b := f.mapping(f.notifier()), f.mapping(f.notifier())
+	calls := &dynamotest.Counter{}
+	na, nb := f.notifier(), f.notifier()
+	na.Table.DB, nb.Table.DB = dynamotest.Client(t, calls.Install), dynamotest.Client(t, calls.Install)
+	a, b := f.mapping(na), f.mapping(nb)
 	var records int
 	done := make(chan struct{})
 	go func() { records = f.drain(a); close(done) }()
@@ -45,7 +49,7 @@ func TestConcurrentInstancesAlertOncePerThreshold(t *testing.T) {
 		len(d.AlertID) != 32 || d.AlertID == got[1].AlertID {
 		t.Errorf("detail %+v", d)
 	}
-	t.Logf("%d stream records, %d PutEvents calls", records, f.bus.Calls())
+	t.Logf("%d stream records, read by two notifiers: %d PutEvents calls; their DynamoDB calls %v", records, f.bus.Calls(), calls.Snapshot())
 	if f.bus.Calls() != 2 {
 		t.Errorf("%d PutEvents calls, want 2", f.bus.Calls())
 	}
