@@ -88,7 +88,7 @@ func TestNotifierLeastPrivilege(t *testing.T) {
 		tableArn := fmt.Sprintf(`{"Fn::GetAtt":[%q,"Arn"]}`, table)
 		stream := fmt.Sprintf(`{"Fn::GetAtt":[%q,"StreamArn"]}`, table)
 		want := map[string]string{
-			"dynamodb:GetItem":          tableArn + " PLAN#* " + tableArn + " ALERT#*",
+			"dynamodb:GetItem":          tableArn + " PLAN#*",
 			"dynamodb:Query":            tableArn + " KEY#*",
 			"dynamodb:BatchGetItem":     tableArn + " METER#*",
 			"dynamodb:PutItem":          tableArn + " ALERT#*",

@@ -69,7 +69,7 @@ func (t *Tollgate) newAlerts(scope constructs.Construct, p *Props, fn func(name,
 	GrantItems(t.Table, a.Function, []string{"dynamodb:GetItem"}, []string{store.PartitionPlan})
 	GrantItems(t.Table, a.Function, []string{"dynamodb:Query"}, []string{store.PartitionKey})
 	GrantItems(t.Table, a.Function, []string{"dynamodb:BatchGetItem"}, []string{store.PartitionMeter})
-	GrantItems(t.Table, a.Function, []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}, []string{store.PartitionAlert})
+	GrantItems(t.Table, a.Function, []string{"dynamodb:PutItem", "dynamodb:UpdateItem"}, []string{store.PartitionAlert})
 	// The stream, for the event source mapping and for replays. (CDK's
 	// DynamoEventSource would also grant ListStreams on every resource.)
 	a.Function.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
