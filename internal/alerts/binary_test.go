@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 	"github.com/tollgate-dev/tollgate/internal/lambdatest"
@@ -41,8 +42,11 @@ func TestFunctionBinary(t *testing.T) {
 	if ev := f.bus.Events(); len(ev) != 1 || ev[0].Bus != "billing" || !strings.Contains(string(ev[0].Detail), `"threshold":80`) {
 		t.Fatalf("events %+v", ev)
 	}
-	if !strings.Contains(p.Output(), `"msg":"quota alert"`) {
-		t.Errorf("no log line for the alert:\n%s", p.Output())
+	// The process's output reaches the test through a pipe, a moment later.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.Output(), `"msg":"quota alert"`); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line for the alert:\n%s", p.Output())
+		}
 	}
 	if _, err := p.Invoke(context.Background(), []byte(`{"Records": 7}`)); err == nil {
 		t.Fatal("a malformed payload did not fail the invocation")

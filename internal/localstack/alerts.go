@@ -92,7 +92,7 @@ func runNotifier(ctx context.Context, getenv func(string) string, db *dynamodb.C
 	}
 	m := &streams.Mapping{
 		API: n.Streams, StreamARN: arn, Handler: n.Invoke, BatchSize: 100, RetryAttempts: 2, RetryDelay: 100 * time.Millisecond,
-		Poll: 200 * time.Millisecond,
+		Poll: 500 * time.Millisecond,
 		OnFailure: func(msg streams.FailureMessage) {
 			b, _ := json.Marshal(msg)
 			fmt.Fprintf(out, "\nThe notifier gave up on a batch (deployed, it would go to the dead-letter queue). Replay it with\n"+

@@ -48,8 +48,14 @@ type Mapping struct {
 	Poll time.Duration
 	Log  *slog.Logger
 
-	iters map[string]*string // per shard: where reading goes on
+	iters     map[string]*string // per shard: where reading goes on
+	shards    []string           // the stream's shards, as last described
+	described time.Time
 }
+
+// describeEvery is how often Drain asks for the stream's shards: they
+// change when DynamoDB splits or rolls them, every few hours.
+const describeEvery = 10 * time.Second
 
 // Run reads the stream and runs the handler until ctx ends.
 func (m *Mapping) Run(ctx context.Context) error {
@@ -75,17 +81,22 @@ func (m *Mapping) Drain(ctx context.Context) (int, error) {
 	if m.iters == nil {
 		m.iters = map[string]*string{}
 	}
-	desc, err := m.API.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(m.StreamARN)})
-	if err != nil {
-		return 0, fmt.Errorf("describe stream: %w", err)
+	if m.shards == nil || time.Since(m.described) > describeEvery {
+		desc, err := m.API.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: aws.String(m.StreamARN)})
+		if err != nil {
+			return 0, fmt.Errorf("describe stream: %w", err)
+		}
+		m.shards, m.described = m.shards[:0], time.Now()
+		for _, shard := range desc.StreamDescription.Shards {
+			m.shards = append(m.shards, aws.ToString(shard.ShardId))
+		}
 	}
 	read := 0
-	for _, shard := range desc.StreamDescription.Shards {
-		id := aws.ToString(shard.ShardId)
+	for _, id := range m.shards {
 		iter, seen := m.iters[id]
 		if !seen {
 			it, err := m.API.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
-				StreamArn: aws.String(m.StreamARN), ShardId: shard.ShardId, ShardIteratorType: types.ShardIteratorTypeTrimHorizon,
+				StreamArn: aws.String(m.StreamARN), ShardId: aws.String(id), ShardIteratorType: types.ShardIteratorTypeTrimHorizon,
 			})
 			if err != nil {
 				return read, fmt.Errorf("shard %s: %w", id, err)
