@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/tollgate-dev/tollgate/internal/decisionlog"
 	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 	"github.com/tollgate-dev/tollgate/internal/keys"
 	"github.com/tollgate-dev/tollgate/internal/lambdatest"
@@ -166,9 +167,23 @@ func TestBinary(t *testing.T) {
 			t.Errorf("%.3f calls per decision, more than the two a decision can take", calls)
 		}
 	})
+	// Metrics are counted for a minute, and written when Lambda shuts the
+	// instance down: SIGTERM, and SIGKILL about 500 ms later (2 s here, for
+	// a busy machine).
 	for _, p := range procs {
-		if out := p.Output(); !strings.Contains(out, `"msg":"decision"`) {
-			t.Errorf("process logged no decisions:\n%s", out)
+		p.Shutdown(2 * time.Second)
+		data, err := decisionlog.Extract([]byte(p.Output()))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, p.Output())
+		}
+		var decisions float64
+		for _, d := range data {
+			if d.Name == decisionlog.MetricDecisions && d.DimensionNames() == "usagePlanId" {
+				decisions += d.Sum
+			}
+		}
+		if decisions == 0 {
+			t.Errorf("process wrote no metrics when shut down:\n%s", p.Output())
 		}
 	}
 }

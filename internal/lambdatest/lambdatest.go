@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -78,6 +79,15 @@ func NewRuntime() (*Runtime, error) {
 		default:
 		}
 		w.WriteHeader(http.StatusAccepted)
+	})
+	// The Extensions API, as far as aws-lambda-go's WithEnableSIGTERM uses
+	// it: registering is what makes Lambda send SIGTERM before SIGKILL.
+	mux.HandleFunc("POST /2020-01-01/extension/register", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Lambda-Extension-Identifier", fmt.Sprintf("ext-%d", r.seq.Add(1)))
+		w.Write([]byte(`{}`))
+	})
+	mux.HandleFunc("GET /2020-01-01/extension/event/next", func(w http.ResponseWriter, req *http.Request) {
+		<-req.Context().Done() // no events: an extension registered for none waits
 	})
 	r.srv = &http.Server{Handler: mux}
 	go r.srv.Serve(l)
@@ -199,6 +209,18 @@ func (p *Process) Stop() {
 	p.cmd.Process.Kill()
 	<-p.done
 	p.Runtime.Close()
+}
+
+// Shutdown stops the process as Lambda shuts an execution environment
+// down when an extension is registered: SIGTERM, then SIGKILL after grace
+// (Lambda waits about 500 ms) unless it has exited.
+func (p *Process) Shutdown(grace time.Duration) {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+	}
+	p.Stop()
 }
 
 type lockedWriter struct{ p *Process }
