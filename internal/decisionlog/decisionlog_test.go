@@ -149,6 +149,9 @@ func TestFloodCollapses(t *testing.T) {
 	if got, _ := sum(t, buf.Bytes(), "Throttled", "outcome,reason"); got != 5050 {
 		t.Errorf("Throttled = %v, want 5050", got)
 	}
+	if _, n := sum(t, buf.Bytes(), "DynamoDBLatency", ""); n != 0 {
+		t.Errorf("%d DynamoDB latency samples for denials that made no call, want none", n)
+	}
 	if per := float64(buf.Len()) / 5050; per > 1 {
 		t.Errorf("%.2f bytes per flooded denial", per)
 	}

@@ -43,7 +43,7 @@ func (l *Logger) metricsLevel(ctx context.Context) slog.Level {
 // directives tells CloudWatch which fields of a record are metrics, and by
 // which dimensions. Per-key dimensions are left out on purpose: they would
 // make a metric per key.
-func (l *Logger) directives(withTotals bool) []any {
+func (l *Logger) directives(withTotals, withDynamo bool) []any {
 	counts := []any{map[string]string{"Name": MetricDecisions, "Unit": "Count"}}
 	for _, c := range l.cfg.Counts {
 		counts = append(counts, map[string]string{"Name": c, "Unit": "Count"})
@@ -54,14 +54,15 @@ func (l *Logger) directives(withTotals bool) []any {
 		"Metrics":    counts,
 	}}
 	if withTotals {
+		totals := []map[string]string{{"Name": MetricDynamoDBCalls, "Unit": "Count"}}
+		if withDynamo {
+			totals = append(totals, map[string]string{"Name": MetricDynamoDBLatency, "Unit": "Milliseconds"})
+		}
+		totals = append(totals, map[string]string{"Name": MetricLatency, "Unit": "Milliseconds"})
 		out = append(out, map[string]any{
 			"Namespace":  l.cfg.Namespace,
 			"Dimensions": [][]string{{}},
-			"Metrics": []map[string]string{
-				{"Name": MetricDynamoDBCalls, "Unit": "Count"},
-				{"Name": MetricDynamoDBLatency, "Unit": "Milliseconds"},
-				{"Name": MetricLatency, "Unit": "Milliseconds"},
-			},
+			"Metrics":    totals,
 		})
 	}
 	return out
@@ -74,11 +75,6 @@ func emf(at time.Time, directives []any) slog.Attr {
 }
 
 func (h *histogram) attr(name string) slog.Attr {
-	if h.count == 0 {
-		// EMF needs a value; an empty interval's is 0, with no samples
-		// worth a percentile.
-		return slog.Float64(name, 0)
-	}
 	values, counts := h.values()
 	return slog.Group(name,
 		slog.Any("Values", values), slog.Any("Counts", counts),
@@ -102,13 +98,15 @@ func (l *Logger) writeMetrics(ctx context.Context, start time.Time) {
 		for _, c := range l.cfg.Counts {
 			attrs = append(attrs, slog.Int64(c, t.counts[c]))
 		}
+		withDynamo := l.agg.dynamo.count > 0 // no DynamoDB call, no latency sample: not a 0
 		if i == 0 {
-			attrs = append(attrs,
-				slog.Int64(MetricDynamoDBCalls, l.agg.calls),
-				l.agg.dynamo.attr(MetricDynamoDBLatency),
-				l.agg.latency.attr(MetricLatency))
+			attrs = append(attrs, slog.Int64(MetricDynamoDBCalls, l.agg.calls))
+			if withDynamo {
+				attrs = append(attrs, l.agg.dynamo.attr(MetricDynamoDBLatency))
+			}
+			attrs = append(attrs, l.agg.latency.attr(MetricLatency))
 		}
-		attrs = append(attrs, emf(start, l.directives(i == 0)))
+		attrs = append(attrs, emf(start, l.directives(i == 0, withDynamo)))
 		l.log.LogAttrs(ctx, level, "metrics", attrs...)
 	}
 }
@@ -170,11 +168,11 @@ func (l *Logger) writeAlone(ctx context.Context, d *Decision, now time.Time) {
 		}
 		attrs = append(attrs, slog.Int64(c, n))
 	}
-	attrs = append(attrs,
-		slog.Int(MetricDynamoDBCalls, d.DynamoDBCalls),
-		slog.Float64(MetricDynamoDBLatency, ms(d.DynamoDBLatency)),
-		slog.Float64(MetricLatency, ms(d.Latency)),
-		emf(now, l.directives(true)))
+	attrs = append(attrs, slog.Int(MetricDynamoDBCalls, d.DynamoDBCalls))
+	if d.DynamoDBCalls > 0 {
+		attrs = append(attrs, slog.Float64(MetricDynamoDBLatency, ms(d.DynamoDBLatency)))
+	}
+	attrs = append(attrs, slog.Float64(MetricLatency, ms(d.Latency)), emf(now, l.directives(true, d.DynamoDBCalls > 0)))
 	level := max(d.Level, l.metricsLevel(ctx))
 	l.log.LogAttrs(ctx, level, "decision", attrs...)
 }
