@@ -11,10 +11,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tollgate-dev/tollgate/internal/dynamotest"
-	"github.com/tollgate-dev/tollgate/internal/keys"
 	"github.com/tollgate-dev/tollgate/internal/lambdatest"
 	"github.com/tollgate-dev/tollgate/internal/plans"
-	"github.com/tollgate-dev/tollgate/internal/store"
 )
 
 // Lambda gives a function CPU in proportion to its memory: one vCPU at
@@ -43,22 +41,7 @@ func BenchmarkLambdaCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	tbl := dynamotest.Store(b, dynamotest.Client(b), nil)
-	newKey := func(p plans.Plan) string {
-		v, _ := keys.Generate()
-		k := &store.Key{ID: keys.NewID(), Enabled: true, Hash: keys.Hash(v)}
-		p.ID, p.Name = keys.NewID(), "bench"
-		p.APIStages = []plans.APIStage{{APIID: "api1", Stage: "prod"}}
-		if err := tbl.CreateKey(ctx, k); err != nil {
-			b.Fatal(err)
-		}
-		if err := tbl.CreatePlan(ctx, &store.Plan{Plan: p}); err != nil {
-			b.Fatal(err)
-		}
-		if err := tbl.Assign(ctx, p.ID, k.ID); err != nil {
-			b.Fatal(err)
-		}
-		return v
-	}
+	newKey := func(p plans.Plan) string { return keyInPlan(b, tbl, p) }
 	cases := []struct {
 		name  string
 		value string

@@ -20,6 +20,27 @@ import (
 
 func TestMain(m *testing.M) { dynamotest.Main(m) }
 
+// keyInPlan creates a key in a new plan p for api1/prod and returns its
+// value.
+func keyInPlan(t testing.TB, tbl *store.Table, p plans.Plan) string {
+	t.Helper()
+	ctx := context.Background()
+	v, _ := keys.Generate()
+	k := &store.Key{ID: keys.NewID(), Enabled: true, Hash: keys.Hash(v)}
+	p.ID, p.Name = keys.NewID(), "binary"
+	p.APIStages = []plans.APIStage{{APIID: "api1", Stage: "prod"}}
+	if err := tbl.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.CreatePlan(ctx, &store.Plan{Plan: p}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.Assign(ctx, p.ID, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestBinary runs the authorizer built from this package as Lambda runs
 // it: several processes, each one execution environment polling its own
 // Runtime API, all against DynamoDB Local through a proxy that counts calls.
@@ -46,22 +67,7 @@ func TestBinary(t *testing.T) {
 		procs = append(procs, p)
 	}
 
-	newKey := func(p plans.Plan) string {
-		v, _ := keys.Generate()
-		k := &store.Key{ID: keys.NewID(), Enabled: true, Hash: keys.Hash(v)}
-		p.ID, p.Name = keys.NewID(), "binary"
-		p.APIStages = []plans.APIStage{{APIID: "api1", Stage: "prod"}}
-		if err := tbl.CreateKey(ctx, k); err != nil {
-			t.Fatal(err)
-		}
-		if err := tbl.CreatePlan(ctx, &store.Plan{Plan: p}); err != nil {
-			t.Fatal(err)
-		}
-		if err := tbl.Assign(ctx, p.ID, k.ID); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	newKey := func(p plans.Plan) string { return keyInPlan(t, tbl, p) }
 	event := func(value string) []byte {
 		b, _ := json.Marshal(events.APIGatewayV2CustomAuthorizerV2Request{
 			Version: "2.0", Type: "REQUEST", RouteKey: "GET /items",
