@@ -60,6 +60,8 @@ bench: deps $(TOOLS)/dynamolocal ## Run the benchmarks (5 to 10 minutes) and pri
 		$(GO) test -run "^$$" -bench "^BenchmarkDecisionCPU(JWT)?$$" -benchtime=2s ./internal/authorizer; \
 		$(GO) test -run "^$$" -bench "^BenchmarkDecisions$$" -benchtime=2s -timeout 30m ./internal/authorizer; \
 		$(GO) test -run "^$$" -bench "^Benchmark(Flood|HotKey)$$" -benchtime=1x ./internal/authorizer; \
+		$(GO) test -run "^$$" -bench "^BenchmarkLogBytes$$" -benchtime=1x ./internal/authorizer; \
+		$(GO) test -run "^$$" -bench "^BenchmarkLambdaCost$$" -benchtime=1x ./functions/authorizer; \
 		$(GO) test -run "^$$" -bench "^BenchmarkColdStart$$" -benchtime=5x ./internal/lambdatest' \
 		| tee .tollgate/bench.txt | $(GO) run ./cmd/benchtable
 
@@ -70,7 +72,7 @@ fuzz: deps $(TOOLS)/dynamolocal ## Fuzz key, event and token parsing for FUZZTIM
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/jwtauth
 	$(TOOLS)/dynamolocal -- $(GO) test -run '^$$' -fuzz '^FuzzInvokeJWT$$' -fuzztime $(FUZZTIME) ./internal/authorizer
 
-build: ## Cross-compile every function to dist/<fn>/bootstrap (provided.al2023, arm64); dist/tollgate for this machine
+build: ## Cross-compile every function to dist/<fn>/bootstrap (provided.al2023, arm64; for -c codeDir=dist); dist/tollgate for this machine
 	@for fn in $(FUNCTIONS); do \
 		echo "go build functions/$$fn -> dist/$$fn/bootstrap"; \
 		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags='-s -w' \
@@ -79,11 +81,11 @@ build: ## Cross-compile every function to dist/<fn>/bootstrap (provided.al2023, 
 	@echo "go build cmd/tollgate -> dist/tollgate"
 	@$(GO) build -trimpath -o dist/tollgate ./cmd/tollgate
 
-synth: deps build ## Write the CloudFormation template to cdk.out/ (offline, no credentials)
+synth: deps ## Write the CloudFormation template to cdk.out/, building the functions (offline, no credentials)
 	$(CDK) synth --no-notices --quiet $(CDK_ARGS)
 	@echo "cdk.out/Tollgate.template.json"
 
-deploy: deps build ## Deploy the stack with your AWS credentials (CDK_ARGS="-c onLimit=pass" etc.)
+deploy: deps ## Deploy the stack with your AWS credentials (CDK_ARGS="-c onLimit=pass" etc.)
 	$(CDK) deploy --no-notices $(CDK_ARGS)
 
 clean: ## Remove build outputs and installed tools

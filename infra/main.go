@@ -3,6 +3,8 @@
 //	-c onLimit=pass            answer 429 from the demo backend instead of 403
 //	-c failMode=open           allow when DynamoDB fails
 //	-c tracing=true            X-Ray for the functions
+//	-c codeDir=dist            deploy prebuilt binaries (make build) instead
+//	                           of building the functions at synth
 //	-c httpApiId=a1b2c3d4e5 -c routes="GET /items,POST /orders"
 //	                           add protected routes to an existing HTTP API
 //	-c backendUrl=https://...  where those routes go (default: the demo echo)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"path/filepath"
-
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
@@ -34,15 +32,12 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) awscdk.S
 	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
 	tg := tollgate.New(stack, "Tollgate", &props.Tollgate)
 
-	code, retention := props.Tollgate.CodeDir, props.Tollgate.LogRetention
-	if code == "" {
-		code = "dist"
-	}
+	retention := props.Tollgate.LogRetention
 	if retention == "" {
 		retention = awslogs.RetentionDays_ONE_MONTH
 	}
 	echo := tollgate.NewFunction(stack, "Echo", &tollgate.FunctionProps{
-		Code:         filepath.Join(code, "echo"),
+		Code:         tollgate.FunctionCode(props.Tollgate.CodeDir, "echo"),
 		Description:  "Tollgate demo backend: answers with the authorizer's decision",
 		MemoryMB:     128,
 		Timeout:      3,

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -23,6 +26,7 @@ import (
 	"github.com/tollgate-dev/tollgate/infra/tollgate"
 	"github.com/tollgate-dev/tollgate/internal/admin"
 	"github.com/tollgate-dev/tollgate/internal/authorizer"
+	"github.com/tollgate-dev/tollgate/internal/decisionlog"
 	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 	"github.com/tollgate-dev/tollgate/internal/store"
 	"github.com/tollgate-dev/tollgate/ratelimit"
@@ -30,8 +34,9 @@ import (
 
 // The stacks' templates, synthesized once for the whole test binary: the
 // default stack, one that adds routes to an existing API, one for JWT
-// callers, and one that emails quota alerts from a bus of its own.
-var demo, existing, jwtStack, emailed map[string]any
+// callers, one that emails quota alerts from a bus of its own, and a bare
+// Tollgate with grants and log levels set.
+var demo, existing, jwtStack, emailed, operated map[string]any
 
 func TestMain(m *testing.M) {
 	if err := synth(); err != nil {
@@ -79,8 +84,13 @@ func synth() error {
 	NewStack(app, "JWT", ctx)
 	NewStack(app, "Emailed", &StackProps{Tollgate: tollgate.Props{CodeDir: code,
 		AlertEmail: "ops@example.com", AlertBusName: "billing", AlertThresholds: "50,80,100"}})
+	ops := awscdk.NewStack(app, jsii.String("Operated"), nil)
+	tg := tollgate.New(ops, "Tollgate", &tollgate.Props{CodeDir: code, LogLevel: "warn", AuthorizerMemoryMB: 512,
+		AuthorizerEnvironment: map[string]string{"LOG_LEVEL": "error"}})
+	tg.GrantAdmin(awsiam.NewRole(ops, jsii.String("CI"), &awsiam.RoleProps{AssumedBy: awsiam.NewAccountRootPrincipal()}))
+	tg.GrantUsageRead(awsiam.NewRole(ops, jsii.String("Billing"), &awsiam.RoleProps{AssumedBy: awsiam.NewAccountRootPrincipal()}))
 	asm := app.Synth(nil)
-	for name, dst := range map[string]*map[string]any{"Demo": &demo, "Existing": &existing, "JWT": &jwtStack, "Emailed": &emailed} {
+	for name, dst := range map[string]*map[string]any{"Demo": &demo, "Existing": &existing, "JWT": &jwtStack, "Emailed": &emailed, "Operated": &operated} {
 		b, err := json.Marshal(asm.GetStackByName(jsii.String(name)).Template())
 		if err != nil {
 			return err
@@ -181,6 +191,85 @@ func TestFunctions(t *testing.T) {
 	}
 	if n := len(resources(demo, "AWS::Logs::LogGroup")); n != 6 {
 		t.Errorf("%d log groups, want one per function", n)
+	}
+}
+
+// TestLogging: every function logs JSON, and Lambda filters its lines at
+// the level of its own LOG_LEVEL; the authorizer drops Lambda's START, END
+// and REPORT lines (system level WARN).
+func TestLogging(t *testing.T) {
+	for name, tpl := range map[string]map[string]any{"demo": demo, "operated": operated} {
+		for id, fn := range resources(tpl, "AWS::Lambda::Function") {
+			p := fn["Properties"].(map[string]any)
+			cfg, _ := p["LoggingConfig"].(map[string]any)
+			level := "info"
+			if env, ok := p["Environment"].(map[string]any); ok {
+				if v, ok := env["Variables"].(map[string]any)["LOG_LEVEL"].(string); ok {
+					level = v
+				}
+			}
+			system := "INFO"
+			if strings.HasPrefix(id, "TollgateAuthorizer") {
+				system = "WARN"
+			}
+			want := map[string]any{"LogFormat": "JSON", "ApplicationLogLevel": strings.ToUpper(level), "SystemLogLevel": system}
+			if fmt.Sprint(cfg["LogFormat"], cfg["ApplicationLogLevel"], cfg["SystemLogLevel"]) != fmt.Sprint(want["LogFormat"], want["ApplicationLogLevel"], want["SystemLogLevel"]) {
+				t.Errorf("%s %s: LoggingConfig %v, want %v", name, id, cfg, want)
+			}
+		}
+	}
+	// Props.LogLevel sets every function's; AuthorizerEnvironment may set
+	// the authorizer's apart.
+	levels := map[string]string{}
+	for id, fn := range resources(operated, "AWS::Lambda::Function") {
+		levels[strings.TrimPrefix(id, "Tollgate")[:4]] = fn["Properties"].(map[string]any)["LoggingConfig"].(map[string]any)["ApplicationLogLevel"].(string)
+	}
+	if want := map[string]string{"Auth": "ERROR", "Keys": "WARN", "Plan": "WARN", "Usag": "WARN"}; fmt.Sprint(levels) != fmt.Sprint(want) {
+		t.Errorf("application log levels %v, want %v", levels, want)
+	}
+	check(t, "AuthorizerMemoryMB", func() {
+		template(operated).HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
+			"MemorySize": 512, "Environment": map[string]any{"Variables": map[string]any{"ON_LIMIT": "deny"}},
+		})
+	})
+}
+
+// TestGrants: GrantAdmin may invoke the three admin functions and nothing
+// else; GrantUsageRead the usage function alone.
+func TestGrants(t *testing.T) {
+	invokes := func(role string) []string {
+		var out []string
+		for _, pol := range resources(operated, "AWS::IAM::Policy") {
+			p := pol["Properties"].(map[string]any)
+			for _, r := range p["Roles"].([]any) {
+				if !strings.HasPrefix(fmt.Sprint(r.(map[string]any)["Ref"]), role) {
+					continue
+				}
+				for _, st := range p["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+					st := st.(map[string]any)
+					if fmt.Sprint(st["Action"]) != "lambda:InvokeFunction" || st["Effect"] != "Allow" {
+						t.Errorf("%s may %v", role, st["Action"])
+						continue
+					}
+					res := st["Resource"]
+					if _, ok := res.([]any); !ok {
+						res = []any{res}
+					}
+					for _, r := range res.([]any) {
+						ref := r.(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+						out = append(out, strings.TrimPrefix(ref, "Tollgate")[:4])
+					}
+				}
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := invokes("CI"); fmt.Sprint(got) != "[Keys Plan Usag]" {
+		t.Errorf("GrantAdmin: invokes %v, want the keys, plans and usage functions", got)
+	}
+	if got := invokes("Billing"); fmt.Sprint(got) != "[Usag]" {
+		t.Errorf("GrantUsageRead: invokes %v, want the usage function", got)
 	}
 }
 
@@ -366,7 +455,7 @@ func TestTemplateRunsTheFunctionsUnchanged(t *testing.T) {
 		in.KeySchema = append(in.KeySchema, types.KeySchemaElement{
 			AttributeName: aws.String(k["AttributeName"].(string)), KeyType: types.KeyType(k["KeyType"].(string))})
 	}
-	db := dynamotest.Client(t)
+	db := dynamotest.Client(t, authorizer.Instrument) // as the function builds it: calls counted and timed
 	ctx := context.Background()
 	if _, err := db.CreateTable(ctx, in); err != nil {
 		t.Fatal(err)
@@ -401,12 +490,77 @@ func TestTemplateRunsTheFunctionsUnchanged(t *testing.T) {
 	plan := call(plansFn, `{"action":"CreateUsagePlan","name":"p","apiStages":[{"apiId":"api","stage":"prod"}],"quota":{"limit":1,"period":"DAY"}}`)["id"].(string)
 	key := call(keysFn, `{"action":"CreateApiKey","name":"k"}`)
 	call(plansFn, `{"action":"CreateUsagePlanKey","usagePlanId":"`+plan+`","keyId":"`+key["id"].(string)+`","keyType":"API_KEY"}`)
-	a := authorizer.New(cfg, db, time.Now, slog.New(slog.DiscardHandler))
+	var logs bytes.Buffer
+	a := authorizer.New(cfg, db, time.Now, slog.New(slog.NewJSONHandler(&logs, nil)))
 	req := events.APIGatewayV2CustomAuthorizerV2Request{RouteKey: "GET /x", Headers: map[string]string{"x-api-key": key["value"].(string)},
 		RequestContext: events.APIGatewayV2HTTPRequestContext{APIID: "api", Stage: "prod"}}
 	if !a.Authorize(ctx, req).IsAuthorized || a.Authorize(ctx, req).IsAuthorized {
 		t.Fatal("against the template's table, the quota of 1 did not admit exactly one request")
 	}
+
+	// Every metric the dashboard and the alarms read, by name and
+	// dimensions, is among those the authorizer's log produces.
+	a.Flush(ctx)
+	data, err := decisionlog.Extract(logs.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	produced := map[string]bool{}
+	for _, d := range data {
+		if d.Namespace == "Tollgate" {
+			produced[d.Name+" by {"+d.DimensionNames()+"}"] = true
+		}
+	}
+	used := dashboardMetrics(t, demo)
+	t.Logf("the dashboard and alarms read %v", used)
+	if len(used) < 7 {
+		t.Fatalf("found only %v in the dashboard and alarms", used)
+	}
+	for _, m := range used {
+		if !produced[m] {
+			t.Errorf("the dashboard or an alarm reads %s, which the authorizer does not produce (it does %v)", m, produced)
+		}
+	}
+}
+
+// dashboardMetrics returns the Tollgate metrics the dashboard and alarms
+// read, as "Name by {dimension,names}".
+func dashboardMetrics(t *testing.T, tpl map[string]any) []string {
+	seen := map[string]bool{}
+	body, _ := json.Marshal(resources(tpl, "AWS::CloudWatch::Dashboard"))
+	unescaped := strings.ReplaceAll(string(body), `\`, ``)
+	unescaped = strings.ReplaceAll(unescaped, `\"`, `"`)
+	for _, m := range regexp.MustCompile(`\{Tollgate,([A-Za-z,]+)\} MetricName="(\w+)"`).FindAllStringSubmatch(unescaped, -1) {
+		seen[m[2]+" by {"+m[1]+"}"] = true
+	}
+	for _, m := range regexp.MustCompile(`\["Tollgate","(\w+)"`).FindAllStringSubmatch(unescaped, -1) {
+		seen[m[1]+" by {}"] = true
+	}
+	for _, alarm := range resources(tpl, "AWS::CloudWatch::Alarm") {
+		metrics, _ := alarm["Properties"].(map[string]any)["Metrics"].([]any)
+		for _, m := range metrics {
+			stat, ok := m.(map[string]any)["MetricStat"].(map[string]any)
+			if !ok {
+				continue
+			}
+			metric := stat["Metric"].(map[string]any)
+			if metric["Namespace"] != "Tollgate" {
+				continue
+			}
+			var dims []string
+			for _, d := range metric["Dimensions"].([]any) {
+				dims = append(dims, d.(map[string]any)["Name"].(string))
+			}
+			slices.Sort(dims)
+			seen[metric["MetricName"].(string)+" by {"+strings.Join(dims, ",")+"}"] = true
+		}
+	}
+	var out []string
+	for m := range seen {
+		out = append(out, m)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // logicalID finds the one resource of a type whose id contains name.

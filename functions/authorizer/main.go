@@ -31,5 +31,11 @@ func main() {
 		log.Error("cannot configure DynamoDB", "error", err.Error())
 		os.Exit(1)
 	}
-	lambda.Start(authorizer.New(cfg, db, time.Now, log))
+	a := authorizer.New(cfg, db, time.Now, log)
+	// Metrics are counted in memory for METRICS_INTERVAL: write them when
+	// Lambda shuts the instance down (SIGTERM, about 500 ms before SIGKILL).
+	lambda.StartWithOptions(a, lambda.WithEnableSIGTERM(func() {
+		a.Flush(context.Background())
+		os.Exit(0)
+	}))
 }

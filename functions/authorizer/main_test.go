@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/tollgate-dev/tollgate/internal/decisionlog"
 	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 	"github.com/tollgate-dev/tollgate/internal/keys"
 	"github.com/tollgate-dev/tollgate/internal/lambdatest"
@@ -18,6 +19,27 @@ import (
 )
 
 func TestMain(m *testing.M) { dynamotest.Main(m) }
+
+// keyInPlan creates a key in a new plan p for api1/prod and returns its
+// value.
+func keyInPlan(t testing.TB, tbl *store.Table, p plans.Plan) string {
+	t.Helper()
+	ctx := context.Background()
+	v, _ := keys.Generate()
+	k := &store.Key{ID: keys.NewID(), Enabled: true, Hash: keys.Hash(v)}
+	p.ID, p.Name = keys.NewID(), "binary"
+	p.APIStages = []plans.APIStage{{APIID: "api1", Stage: "prod"}}
+	if err := tbl.CreateKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.CreatePlan(ctx, &store.Plan{Plan: p}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tbl.Assign(ctx, p.ID, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
 
 // TestBinary runs the authorizer built from this package as Lambda runs
 // it: several processes, each one execution environment polling its own
@@ -45,22 +67,7 @@ func TestBinary(t *testing.T) {
 		procs = append(procs, p)
 	}
 
-	newKey := func(p plans.Plan) string {
-		v, _ := keys.Generate()
-		k := &store.Key{ID: keys.NewID(), Enabled: true, Hash: keys.Hash(v)}
-		p.ID, p.Name = keys.NewID(), "binary"
-		p.APIStages = []plans.APIStage{{APIID: "api1", Stage: "prod"}}
-		if err := tbl.CreateKey(ctx, k); err != nil {
-			t.Fatal(err)
-		}
-		if err := tbl.CreatePlan(ctx, &store.Plan{Plan: p}); err != nil {
-			t.Fatal(err)
-		}
-		if err := tbl.Assign(ctx, p.ID, k.ID); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	newKey := func(p plans.Plan) string { return keyInPlan(t, tbl, p) }
 	event := func(value string) []byte {
 		b, _ := json.Marshal(events.APIGatewayV2CustomAuthorizerV2Request{
 			Version: "2.0", Type: "REQUEST", RouteKey: "GET /items",
@@ -166,9 +173,23 @@ func TestBinary(t *testing.T) {
 			t.Errorf("%.3f calls per decision, more than the two a decision can take", calls)
 		}
 	})
+	// Metrics are counted for a minute, and written when Lambda shuts the
+	// instance down: SIGTERM, and SIGKILL about 500 ms later (2 s here, for
+	// a busy machine).
 	for _, p := range procs {
-		if out := p.Output(); !strings.Contains(out, `"msg":"decision"`) {
-			t.Errorf("process logged no decisions:\n%s", out)
+		p.Shutdown(2 * time.Second)
+		data, err := decisionlog.Extract([]byte(p.Output()))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, p.Output())
+		}
+		var decisions float64
+		for _, d := range data {
+			if d.Name == decisionlog.MetricDecisions && d.DimensionNames() == "usagePlanId" {
+				decisions += d.Sum
+			}
+		}
+		if decisions == 0 {
+			t.Errorf("process wrote no metrics when shut down:\n%s", p.Output())
 		}
 	}
 }

@@ -8,15 +8,14 @@
 //		Path: jsii.String("/items"), Integration: integration, Authorizer: tg.Authorizer,
 //	})
 //
-// The functions' code is read from CodeDir/<function>/bootstrap, built for
-// provided.al2023 on arm64 (make build).
+// The construct builds its functions at synth from Tollgate's module source
+// with the local Go toolchain (see FunctionCode), or reads prebuilt ones
+// from CodeDir.
 package tollgate
 
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -38,8 +37,9 @@ import (
 
 // Props configure Tollgate. The zero value deploys the defaults.
 type Props struct {
-	// CodeDir holds each function's binary as <function>/bootstrap.
-	// Default: "dist", where make build writes them.
+	// CodeDir holds each function's binary as <function>/bootstrap, built
+	// beforehand (make build writes them to dist/). Default: empty, and the
+	// functions are built at synth (FunctionCode).
 	CodeDir string
 	// OnLimit is "deny" (403, the default) or "pass" (allow, and tell the
 	// backend in the context so it can answer 429).
@@ -60,6 +60,13 @@ type Props struct {
 	// MetricsNamespace is the CloudWatch namespace of the authorizer's
 	// metrics. Default: Tollgate.
 	MetricsNamespace string
+	// LogLevel is every function's LOG_LEVEL, and Lambda's application log
+	// level for it: debug, info, warn or error. Default: info. The
+	// authorizer's may be set apart in AuthorizerEnvironment.
+	LogLevel string
+	// AuthorizerMemoryMB is the authorizer's memory, which sets its share
+	// of CPU. Default: 256 (see the README's "What it costs").
+	AuthorizerMemoryMB float64
 	// AuthMode is what identifies a caller: "key" (the default), "jwt",
 	// "jwt-and-key" or "jwt-or-key" (the README's "JWT callers"). In jwt
 	// mode the authorizer's identity source is the token's header, so API
@@ -120,11 +127,14 @@ func New(scope constructs.Construct, id string, props *Props) *Tollgate {
 		props = &Props{}
 	}
 	p := *props
-	p.CodeDir = or(p.CodeDir, "dist")
 	p.OnLimit = or(p.OnLimit, "deny")
 	p.FailMode = or(p.FailMode, "closed")
 	p.APIKeySource = or(p.APIKeySource, "header:x-api-key")
 	p.MetricsNamespace = or(p.MetricsNamespace, "Tollgate")
+	p.LogLevel = or(p.LogLevel, "info")
+	if p.AuthorizerMemoryMB == 0 {
+		p.AuthorizerMemoryMB = DefaultAuthorizerMemoryMB
+	}
 	if p.LogRetention == "" {
 		p.LogRetention = awslogs.RetentionDays_ONE_MONTH
 	}
@@ -138,6 +148,7 @@ func New(scope constructs.Construct, id string, props *Props) *Tollgate {
 		"ON_LIMIT":          p.OnLimit,
 		"FAIL_MODE":         p.FailMode,
 		"METRICS_NAMESPACE": p.MetricsNamespace,
+		"LOG_LEVEL":         p.LogLevel,
 	}
 	identitySource, err := p.jwtEnvironment(env)
 	if err != nil {
@@ -148,16 +159,22 @@ func New(scope constructs.Construct, id string, props *Props) *Tollgate {
 		env[k] = v
 	}
 	fn := func(name, description string, memory, seconds float64, env map[string]string) awslambda.Function {
-		return NewFunction(c, name, &FunctionProps{
-			Code: filepath.Join(p.CodeDir, strings.ToLower(name)), Description: description,
+		fp := &FunctionProps{
+			Code: FunctionCode(p.CodeDir, strings.ToLower(name)), Description: description,
 			MemoryMB: memory, Timeout: seconds, Environment: env, Tracing: p.Tracing, LogRetention: p.LogRetention,
-		})
+		}
+		if name == "Authorizer" {
+			// WARN drops Lambda's START, END and REPORT lines: about 300
+			// bytes a request. Errors, timeouts and crashes still show.
+			fp.SystemLogLevel = "WARN"
+		}
+		return NewFunction(c, name, fp)
 	}
 	// The authorizer's budget is DYNAMODB_DEADLINE (1 s) per decision; API
 	// Gateway waits 10 s at most. More memory buys a faster CPU.
-	t.AuthorizerFunction = fn("Authorizer", "Tollgate: API keys and usage plans for HTTP APIs (Lambda authorizer)", 256, 5, env)
+	t.AuthorizerFunction = fn("Authorizer", "Tollgate: API keys and usage plans for HTTP APIs (Lambda authorizer)", p.AuthorizerMemoryMB, 5, env)
 	// Admin operations fan out over a plan's keys; give them time.
-	admin := map[string]string{"TABLE_NAME": *t.Table.TableName()}
+	admin := map[string]string{"TABLE_NAME": *t.Table.TableName(), "LOG_LEVEL": p.LogLevel}
 	t.KeysFunction = fn("Keys", "Tollgate admin: API keys (CreateApiKey, ImportApiKeys, ...)", 512, 300, admin)
 	t.PlansFunction = fn("Plans", "Tollgate admin: usage plans and their keys (CreateUsagePlan, CreateUsagePlanKey, ...)", 512, 300, admin)
 	t.UsageFunction = fn("Usage", "Tollgate admin: usage (GetUsage, UpdateUsage)", 512, 60, admin)
@@ -206,27 +223,38 @@ func NewTable(scope constructs.Construct, id string) awsdynamodb.Table {
 	})
 }
 
+// DefaultAuthorizerMemoryMB is the authorizer's memory unless
+// Props.AuthorizerMemoryMB says otherwise. Measured (BENCHMARKS.md, "Cost
+// per request"): 128 MB would save under a cent per million requests but
+// add about 5 ms to each, and bill a flood's denials 2 ms instead of 1.
+const DefaultAuthorizerMemoryMB = 256
+
 // FunctionProps configure one Tollgate function.
 type FunctionProps struct {
-	Code         string // the folder holding bootstrap
+	Code         awslambda.Code // FunctionCode
 	Description  string
 	MemoryMB     float64
 	Timeout      float64 // seconds
 	Environment  map[string]string
 	Tracing      bool
 	LogRetention awslogs.RetentionDays
+	// SystemLogLevel is Lambda's own log level (DEBUG, INFO or WARN).
+	// Default: INFO, which logs START, END and REPORT for every request.
+	SystemLogLevel string
 }
 
 // NewFunction creates a Go function on provided.al2023 for arm64, with a
 // log group of its own that keeps logs for LogRetention, and a role that
 // may write to that log group and nothing else until granted more. (CDK's
 // default role would carry AWSLambdaBasicExecutionRole, which allows logs
-// actions on every resource.)
+// actions on every resource.) Its logs are JSON, filtered by Lambda at the
+// level in its LOG_LEVEL (default info).
 func NewFunction(scope constructs.Construct, id string, p *FunctionProps) awslambda.Function {
-	if _, err := os.Stat(filepath.Join(p.Code, "bootstrap")); err != nil {
-		panic(fmt.Sprintf("tollgate: %s has no bootstrap: run `make build` in the Tollgate repository, "+
-			"or set Props.CodeDir to the folder holding <function>/bootstrap", p.Code))
+	appLevel, err := applicationLogLevel(p.Environment["LOG_LEVEL"])
+	if err != nil {
+		panic(fmt.Sprintf("tollgate: %s: %v", id, err))
 	}
+	sysLevel := awslambda.SystemLogLevel(or(p.SystemLogLevel, "INFO"))
 	logs := awslogs.NewLogGroup(scope, jsii.String(id+"Logs"), &awslogs.LogGroupProps{
 		Retention:     p.LogRetention,
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
@@ -251,7 +279,7 @@ func NewFunction(scope constructs.Construct, id string, p *FunctionProps) awslam
 		Runtime:      awslambda.Runtime_PROVIDED_AL2023(),
 		Architecture: awslambda.Architecture_ARM_64(),
 		Handler:      jsii.String("bootstrap"),
-		Code:         awslambda.Code_FromAsset(jsii.String(p.Code), nil),
+		Code:         p.Code,
 		Description:  jsii.String(p.Description),
 		MemorySize:   jsii.Number(p.MemoryMB),
 		Timeout:      awscdk.Duration_Seconds(jsii.Number(p.Timeout)),
@@ -259,7 +287,29 @@ func NewFunction(scope constructs.Construct, id string, p *FunctionProps) awslam
 		Tracing:      tracing,
 		LogGroup:     logs,
 		Role:         role,
+		// JSON lines pass through as they are; Lambda filters them by
+		// their "level", and its own lines by SystemLogLevel.
+		LoggingFormat:         awslambda.LoggingFormat_JSON,
+		ApplicationLogLevelV2: appLevel,
+		SystemLogLevelV2:      sysLevel,
 	})
+}
+
+// applicationLogLevel is Lambda's application log level for a LOG_LEVEL,
+// which internal/logs reads: the same levels, so that Lambda drops what
+// the function would not write anyway, and nothing it does.
+func applicationLogLevel(level string) (awslambda.ApplicationLogLevel, error) {
+	switch strings.ToUpper(or(level, "info")) {
+	case "DEBUG":
+		return awslambda.ApplicationLogLevel_DEBUG, nil
+	case "INFO":
+		return awslambda.ApplicationLogLevel_INFO, nil
+	case "WARN":
+		return awslambda.ApplicationLogLevel_WARN, nil
+	case "ERROR":
+		return awslambda.ApplicationLogLevel_ERROR, nil
+	}
+	return "", fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", level)
 }
 
 // Item-level DynamoDB actions. No function gets Scan or table-level actions.

@@ -23,7 +23,6 @@ package authorizer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"sync"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/tollgate-dev/tollgate/internal/decisionlog"
 	"github.com/tollgate-dev/tollgate/internal/jwtauth"
 	"github.com/tollgate-dev/tollgate/internal/meter"
 	"github.com/tollgate-dev/tollgate/internal/plans"
@@ -77,7 +77,7 @@ type Authorizer struct {
 	mu      sync.Mutex
 	last    int64 // the latest now handed out, µs: now never goes backwards
 	cache   cache
-	metrics json.RawMessage
+	dlog    *decisionlog.Logger
 	decoder decoder
 
 	tokens    *jwtauth.Verifier // nil with AUTH_MODE=key
@@ -94,7 +94,7 @@ func New(cfg Config, db store.API, clock func() time.Time, log *slog.Logger) *Au
 		clock:   clock,
 		log:     log,
 		cache:   newCache(cfg.CacheSize),
-		metrics: metricDirectives(cfg.MetricsNamespace),
+		dlog:    newDecisionLog(cfg, log),
 		decoder: newDecoder(cfg),
 	}
 	if cfg.readsTokens() {
@@ -149,7 +149,7 @@ func (a *Authorizer) Decide(ctx context.Context, ev events.APIGatewayV2CustomAut
 
 // run decides and logs one request.
 func (a *Authorizer) run(ctx context.Context, req *request) decision {
-	start := time.Now()
+	start, at := time.Now(), a.clock() // at, for the log, is read before the decision reads the clock
 	stats := &callStats{}
 	ctx = context.WithValue(ctx, statsKey{}, stats)
 
@@ -157,7 +157,7 @@ func (a *Authorizer) run(ctx context.Context, req *request) decision {
 	d := a.decide(ctx, req)
 	a.mu.Unlock()
 
-	a.logDecision(ctx, req, &d, stats, time.Since(start))
+	a.logDecision(ctx, at, req, &d, stats, time.Since(start))
 	return d
 }
 

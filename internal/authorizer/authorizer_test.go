@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/tollgate-dev/tollgate/internal/authorizer"
+	"github.com/tollgate-dev/tollgate/internal/decisionlog"
 	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 	"github.com/tollgate-dev/tollgate/internal/keys"
 	"github.com/tollgate-dev/tollgate/internal/plans"
@@ -141,6 +142,7 @@ func (f *fixture) keyInPlan(p plans.Plan) (keyID, value, planID string) {
 func (f *fixture) authorizer(mods ...func(*authorizer.Config)) *authorizer.Authorizer {
 	cfg := authorizer.Defaults
 	cfg.Table = f.tbl.Name
+	cfg.LogAllDecisions = true // tests read each decision's reason from its line
 	for _, m := range mods {
 		m(&cfg)
 	}
@@ -165,11 +167,16 @@ func request(value string) events.APIGatewayV2CustomAuthorizerV2Request {
 }
 
 func (f *fixture) lastReason() string {
-	lines := f.logs.lines(f.t)
-	if len(lines) == 0 {
+	var last map[string]any
+	for _, l := range f.logs.lines(f.t) {
+		if l["msg"] == "decision" {
+			last = l
+		}
+	}
+	if last == nil {
 		f.t.Fatal("no decision logged")
 	}
-	r, _ := lines[len(lines)-1]["reason"].(string)
+	r, _ := last["reason"].(string)
 	return r
 }
 
@@ -314,7 +321,7 @@ func TestKeySources(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := map[string]string{"TABLE_NAME": f.tbl.Name, "API_KEY_SOURCE": tt.source}
+			env := map[string]string{"TABLE_NAME": f.tbl.Name, "API_KEY_SOURCE": tt.source, "LOG_DECISIONS": "all"}
 			cfg, err := authorizer.FromEnv(func(k string) string { return env[k] })
 			if err != nil {
 				t.Fatal(err)
@@ -644,53 +651,80 @@ func TestCallsPerDecision(t *testing.T) {
 	}
 }
 
-func TestLogLinePerDecision(t *testing.T) {
+// TestDecisionLog: by default, allows are only counted, in one metrics
+// record per plan and reason per METRICS_INTERVAL; repeated denials get a
+// line per key and reason per interval; every metric the dashboard graphs
+// is in the records. With LOG_DECISIONS=all, every decision has its line.
+func TestDecisionLog(t *testing.T) {
 	f := setup(t)
-	_, value, planID := f.keyInPlan(plans.Plan{})
-	a := f.authorizer()
-	a.Authorize(context.Background(), request(value))
-	a.Authorize(context.Background(), request("bad"))
-	lines := f.logs.lines(t)
-	if len(lines) != 2 {
-		t.Fatalf("%d log lines for 2 decisions", len(lines))
+	ctx := context.Background()
+	keyID, value, planID := f.keyInPlan(plans.Plan{})
+	a := f.authorizer(func(c *authorizer.Config) { c.LogAllDecisions = false })
+	f.clock.Set(noon.Truncate(time.Minute))
+	for range 10 {
+		a.Authorize(ctx, request(value))
+		a.Authorize(ctx, request("bad"))
+		f.clock.Add(time.Second)
 	}
-	first := lines[0]
-	for _, field := range []string{"allow", "outcome", "reason", "apiKeyId", "usagePlanId", "apiId", "stage", "routeKey", "requestId",
-		"Decisions", "Throttled", "QuotaExceeded", "DynamoDBCalls", "DynamoDBLatency", "Latency", "_aws"} {
-		if _, ok := first[field]; !ok {
-			t.Errorf("log line lacks %q: %v", field, first)
+	if lines := f.logs.lines(t); len(lines) != 0 {
+		t.Fatalf("%d lines within the interval, want none yet: %v", len(lines), lines)
+	}
+	f.clock.Add(time.Minute)
+	a.Authorize(ctx, request(value))
+	lines := f.logs.lines(t)
+	var records, repeats []map[string]any
+	for _, l := range lines {
+		switch l["msg"] {
+		case "metrics":
+			records = append(records, l)
+		case "decisions":
+			repeats = append(repeats, l)
+		default:
+			t.Errorf("unexpected line %v", l)
 		}
 	}
-	// Cold: the value's hash, the key, the plan, and the meter write.
-	if first["usagePlanId"] != planID || first["msg"] != "decision" || first["DynamoDBCalls"] != 4.0 {
-		t.Errorf("log line = %v", first)
+	if len(records) != 2 || len(repeats) != 1 {
+		t.Fatalf("%d metrics records and %d repeat lines, want 2 (allow, malformed) and 1:\n%v", len(records), len(repeats), lines)
+	}
+	if r := repeats[0]; r["reason"] != authorizer.ReasonMalformedKey || r["count"] != 10.0 || r["usagePlanId"] != "none" {
+		t.Errorf("repeated malformed keys: %v", r)
+	}
+	if r := records[0]; r["usagePlanId"] != planID || r["Decisions"] != 10.0 || r["DynamoDBCalls"] != 4.0+9 {
+		t.Errorf("allow record: %v", r) // cold: hash, key, plan and meter; then one write each
+	}
+	data, err := decisionlog.Extract([]byte(f.logs.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	produced := map[string]bool{}
+	for _, d := range data {
+		produced[d.Name+"/"+d.DimensionNames()] = true
+	}
+	for _, m := range []string{"Decisions/usagePlanId", "Decisions/outcome,reason", "Throttled/usagePlanId", "QuotaExceeded/usagePlanId",
+		"Throttled/outcome,reason", "QuotaExceeded/outcome,reason", "DynamoDBCalls/", "DynamoDBLatency/", "Latency/"} {
+		if !produced[m] {
+			t.Errorf("no metric %s in %v", m, produced)
+		}
+	}
+	if strings.Contains(f.logs.String(), keyID) {
+		t.Error("an allowed decision's key id is logged by default")
+	}
+
+	f.logs.buf.Reset()
+	all := f.authorizer()
+	all.Authorize(ctx, request(value))
+	all.Authorize(ctx, request("bad"))
+	lines = f.logs.lines(t)
+	if len(lines) != 2 {
+		t.Fatalf("LOG_DECISIONS=all: %d lines for 2 decisions", len(lines))
+	}
+	for _, field := range []string{"allow", "outcome", "reason", "apiKeyId", "usagePlanId", "apiId", "stage", "routeKey", "requestId"} {
+		if _, ok := lines[0][field]; !ok {
+			t.Errorf("LOG_DECISIONS=all: line lacks %q: %v", field, lines[0])
+		}
 	}
 	if lines[1]["usagePlanId"] != "none" || lines[1]["outcome"] != "deny" || lines[1]["reason"] != authorizer.ReasonMalformedKey {
 		t.Errorf("denial's log line = %v", lines[1])
-	}
-	// Every dimension a directive names is a field of the line, or CloudWatch
-	// would drop the metrics.
-	aws := first["_aws"].(map[string]any)
-	for _, d := range aws["CloudWatchMetrics"].([]any) {
-		dir := d.(map[string]any)
-		if dir["Namespace"] != "Tollgate" {
-			t.Errorf("namespace %v", dir["Namespace"])
-		}
-		for _, set := range dir["Dimensions"].([]any) {
-			for _, dim := range set.([]any) {
-				if _, ok := first[dim.(string)]; !ok {
-					t.Errorf("dimension %v is not in the line", dim)
-				}
-			}
-		}
-		for _, m := range dir["Metrics"].([]any) {
-			if _, ok := first[m.(map[string]any)["Name"].(string)]; !ok {
-				t.Errorf("metric %v is not in the line", m)
-			}
-		}
-	}
-	if _, ok := aws["Timestamp"].(float64); !ok {
-		t.Errorf("_aws.Timestamp = %v", aws["Timestamp"])
 	}
 }
 

@@ -46,7 +46,9 @@ func (c *cannedMeter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInp
 		return c.last, nil
 	}
 	out, err := c.API.UpdateItem(ctx, in, opts...)
-	c.last = out
+	if err == nil {
+		c.last = out
+	}
 	return out, err
 }
 

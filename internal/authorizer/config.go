@@ -42,6 +42,11 @@ type Config struct {
 	Retention time.Duration
 	// MetricsNamespace is the CloudWatch namespace of the decision metrics.
 	MetricsNamespace string
+	// MetricsInterval is how long an instance counts decisions before it
+	// writes their metrics, and collapses repeated denials into one line.
+	MetricsInterval time.Duration
+	// LogAllDecisions writes a line for every decision (LOG_DECISIONS=all).
+	LogAllDecisions bool
 }
 
 // AuthMode is what identifies a caller (AUTH_MODE).
@@ -85,6 +90,7 @@ var Defaults = Config{
 	CacheSize:        10000,
 	Retention:        400 * 24 * time.Hour,
 	MetricsNamespace: "Tollgate",
+	MetricsInterval:  time.Minute,
 }
 
 // FromEnv reads the configuration. Each error names the variable and the
@@ -141,6 +147,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	if v := getenv("METRICS_NAMESPACE"); v != "" {
 		c.MetricsNamespace = v
+	}
+	if c.MetricsInterval, err = duration(getenv, "METRICS_INTERVAL", c.MetricsInterval, time.Second); err != nil {
+		return c, err
+	}
+	switch v := getenv("LOG_DECISIONS"); v {
+	case "", "summary":
+	case "all":
+		c.LogAllDecisions = true
+	default:
+		return c, fmt.Errorf("LOG_DECISIONS=%q: want summary (metrics, errors and a line per repeated denial) or all (a line per decision)", v)
 	}
 	return c, c.readAuth(getenv)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/tollgate-dev/tollgate/internal/decisionlog"
 	"github.com/tollgate-dev/tollgate/ratelimit"
 )
 
@@ -190,92 +191,88 @@ func seconds(d time.Duration) float64 {
 	return math.Ceil(float64(d)/float64(time.Millisecond)) / 1000
 }
 
-// logDecision writes one line per decision. It never logs the key's value.
-// The line is also a CloudWatch Embedded Metric Format record, so metrics
-// cost no API call: Decisions, Throttled and QuotaExceeded by outcome and
-// reason and by usage plan, and DynamoDB calls and latencies.
-func (a *Authorizer) logDecision(ctx context.Context, r *request, d *decision, stats *callStats, latency time.Duration) {
-	outcome, plan := "deny", d.planID
-	if d.allow {
-		outcome = "allow"
+// logDecision hands the decision to the decision log, which counts it in
+// the interval's metrics (CloudWatch EMF: Decisions, Throttled and
+// QuotaExceeded by outcome and reason and by usage plan, and DynamoDB calls
+// and latencies) and writes a line for it only when it is worth one. Lines
+// never hold the key's value.
+func (a *Authorizer) logDecision(ctx context.Context, at time.Time, r *request, d *decision, stats *callStats, latency time.Duration) {
+	rec := decisionlog.Decision{
+		At: at, Kind: decisionKind(d), Allow: d.allow, Reason: d.reason, PlanID: d.planID,
+		APIID: r.apiID, Stage: r.stage, RouteKey: r.routeKey, RequestID: r.requestID,
+		DynamoDBCalls: stats.calls, DynamoDBLatency: stats.dur, Latency: latency,
 	}
-	if plan == "" {
-		plan = "none"
-	}
-	attrs := make([]slog.Attr, 0, 24)
-	attrs = append(attrs,
-		slog.Bool("allow", d.allow),
-		slog.String("outcome", outcome),
-		slog.String("reason", d.reason),
-		slog.String("usagePlanId", plan),
-		slog.String("apiId", r.apiID),
-		slog.String("stage", r.stage),
-		slog.String("routeKey", r.routeKey),
-		slog.String("requestId", r.requestID),
-	)
 	if d.key != nil {
-		attrs = append(attrs, slog.String("apiKeyId", d.key.ID))
+		rec.KeyID = d.key.ID
 	}
-	if a.tokens != nil {
-		method := "key"
-		if d.token != nil {
-			method = "jwt"
+	var counts [2]decisionlog.Count
+	switch d.reason {
+	case ReasonThrottled:
+		counts[0] = decisionlog.Count{Name: MetricThrottled, N: 1}
+		rec.Counts = counts[:1]
+	case ReasonQuotaExceeded:
+		counts[0] = decisionlog.Count{Name: MetricQuotaExceeded, N: 1}
+		rec.Counts = counts[:1]
+	}
+	if a.cfg.LogAllDecisions || rec.Kind != decisionlog.Counted {
+		if a.tokens != nil {
+			method := "key"
+			if d.token != nil {
+				method = "jwt"
+			}
+			rec.Attrs = append(rec.Attrs, slog.String("authMethod", method))
+			if d.detail != "" {
+				rec.Attrs = append(rec.Attrs, slog.String("detail", d.detail))
+			}
 		}
-		attrs = append(attrs, slog.String("authMethod", method))
-		if d.detail != "" {
-			attrs = append(attrs, slog.String("detail", d.detail))
+		if d.limitedBy != "" {
+			rec.Attrs = append(rec.Attrs, slog.String("limitExceeded", d.limitedBy))
+		}
+		if d.reason == ReasonThrottled || d.reason == ReasonQuotaExceeded {
+			rec.Attrs = append(rec.Attrs, slog.Float64("retryAfter", seconds(d.res.RetryAfter)))
+		}
+		if d.err != nil {
+			rec.Level = slog.LevelError
+			rec.Attrs = append(rec.Attrs, slog.String("error", d.err.Error()), slog.Bool("failOpen", d.failedOpen))
 		}
 	}
-	if d.limitedBy != "" {
-		attrs = append(attrs, slog.String("limitExceeded", d.limitedBy))
-	}
-	if d.reason == ReasonThrottled || d.reason == ReasonQuotaExceeded {
-		attrs = append(attrs, slog.Float64("retryAfter", seconds(d.res.RetryAfter)))
-	}
-	attrs = append(attrs,
-		slog.Int("Decisions", 1),
-		slog.Int("Throttled", count(d.reason == ReasonThrottled)),
-		slog.Int("QuotaExceeded", count(d.reason == ReasonQuotaExceeded)),
-		slog.Int("DynamoDBCalls", stats.calls),
-		slog.Float64("DynamoDBLatency", ms(stats.dur)),
-		slog.Float64("Latency", ms(latency)),
-		slog.Attr{Key: "_aws", Value: slog.GroupValue(
-			slog.Int64("Timestamp", time.Now().UnixMilli()),
-			slog.Any("CloudWatchMetrics", a.metrics))}, // json.RawMessage: encoded once, in New
-	)
-	level := slog.LevelInfo
-	if d.err != nil {
-		level = slog.LevelError
-		attrs = append(attrs, slog.String("error", d.err.Error()), slog.Bool("failOpen", d.failedOpen))
-	}
-	a.log.LogAttrs(ctx, level, "decision", attrs...)
+	a.dlog.Record(ctx, &rec)
 }
 
-func ms(d time.Duration) float64 { return math.Round(float64(d)/1e3) / 1e3 }
-
-func count(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+func newDecisionLog(cfg Config, log *slog.Logger) *decisionlog.Logger {
+	return decisionlog.New(decisionlog.Config{
+		Namespace: cfg.MetricsNamespace,
+		Interval:  cfg.MetricsInterval,
+		All:       cfg.LogAllDecisions,
+		Counts:    []string{MetricThrottled, MetricQuotaExceeded},
+	}, log)
 }
 
-// metricDirectives tells CloudWatch which fields of a decision line are
-// metrics, in namespace ns, and by which dimensions. Per-key dimensions
-// are left out on purpose: they would make a metric per key.
-func metricDirectives(ns string) json.RawMessage {
-	metric := func(name, unit string) map[string]string { return map[string]string{"Name": name, "Unit": unit} }
-	out, _ := json.Marshal([]map[string]any{
-		{
-			"Namespace":  ns,
-			"Dimensions": [][]string{{"outcome", "reason"}, {"usagePlanId"}},
-			"Metrics":    []map[string]string{metric("Decisions", "Count"), metric("Throttled", "Count"), metric("QuotaExceeded", "Count")},
-		},
-		{
-			"Namespace":  ns,
-			"Dimensions": [][]string{{}},
-			"Metrics":    []map[string]string{metric("DynamoDBCalls", "Count"), metric("DynamoDBLatency", "Milliseconds"), metric("Latency", "Milliseconds")},
-		},
-	})
-	return out
+// Flush writes the metrics counted so far. The function calls it when
+// Lambda shuts the instance down.
+func (a *Authorizer) Flush(ctx context.Context) { a.dlog.Flush(ctx) }
+
+// The counts beside Decisions, by outcome and reason and by usage plan.
+const (
+	MetricThrottled     = "Throttled"
+	MetricQuotaExceeded = "QuotaExceeded"
+)
+
+// decisionKind says how a decision is logged: allows under the limits are
+// only counted; denials that floods repeat (limits, missing, malformed or
+// unknown keys, tokens that fail verification) get a line per key and
+// reason per interval; denials that point at a configuration (a disabled
+// key, no plan, a verified token whose identity has no key or not this
+// one) get a line at once as well; errors get a line each.
+func decisionKind(d *decision) decisionlog.Kind {
+	switch d.reason {
+	case ReasonOK:
+		return decisionlog.Counted
+	case ReasonError:
+		return decisionlog.Alone
+	case ReasonDisabledKey, ReasonNoPlan, ReasonUnknownIdentity, ReasonIdentityMismatch:
+		return decisionlog.Unusual
+	default:
+		return decisionlog.Repeated
+	}
 }

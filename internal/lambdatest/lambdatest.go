@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -78,6 +79,15 @@ func NewRuntime() (*Runtime, error) {
 		default:
 		}
 		w.WriteHeader(http.StatusAccepted)
+	})
+	// The Extensions API, as far as aws-lambda-go's WithEnableSIGTERM uses
+	// it: registering is what makes Lambda send SIGTERM before SIGKILL.
+	mux.HandleFunc("POST /2020-01-01/extension/register", func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Lambda-Extension-Identifier", fmt.Sprintf("ext-%d", r.seq.Add(1)))
+		w.Write([]byte(`{}`))
+	})
+	mux.HandleFunc("GET /2020-01-01/extension/event/next", func(w http.ResponseWriter, req *http.Request) {
+		<-req.Context().Done() // no events: an extension registered for none waits
 	})
 	r.srv = &http.Server{Handler: mux}
 	go r.srv.Serve(l)
@@ -199,6 +209,54 @@ func (p *Process) Stop() {
 	p.cmd.Process.Kill()
 	<-p.done
 	p.Runtime.Close()
+}
+
+// CPUTime is the CPU time the process has used, user and system, from
+// /proc (Linux only), in clock ticks of 10 ms.
+func (p *Process) CPUTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command's name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc stat: %q", b)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc stat: %q", b)
+	}
+	const tick = 10 * time.Millisecond // USER_HZ is 100 on Linux
+	return time.Duration(utime+stime) * tick, nil
+}
+
+// PeakMemory is the process's peak resident memory (VmHWM), from /proc.
+func (p *Process) PeakMemory() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmHWM in /proc status")
+}
+
+// Shutdown stops the process as Lambda shuts an execution environment
+// down when an extension is registered: SIGTERM, then SIGKILL after grace
+// (Lambda waits about 500 ms) unless it has exited.
+func (p *Process) Shutdown(grace time.Duration) {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+	}
+	p.Stop()
 }
 
 type lockedWriter struct{ p *Process }

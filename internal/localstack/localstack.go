@@ -302,13 +302,20 @@ func NewEmulator(cfg Config, getenv func(string) string, db *dynamodb.Client) (*
 	if err != nil {
 		return nil, err
 	}
-	// The emulator logs a line per request; the authorizer's own decision
-	// lines (JSON, for CloudWatch) show at LOG_LEVEL=info or debug.
+	// The emulator logs a line per request; the authorizer's own log (JSON,
+	// for CloudWatch: metrics each minute, repeated denials, errors) shows
+	// at LOG_LEVEL=info or debug, and its errors at any level.
 	level := slog.LevelWarn
 	if v := getenv("LOG_LEVEL"); v != "" {
 		level.UnmarshalText([]byte(strings.ToUpper(v)))
 	}
-	authzLog := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	var authzHandler slog.Handler = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
+	if level > slog.LevelInfo {
+		// Metrics records (EMF, for CloudWatch) raise their level to pass
+		// LOG_LEVEL filters; here they would be noise.
+		authzHandler = withoutMetrics{authzHandler}
+	}
+	authzLog := slog.New(authzHandler)
 	svc := &admin.Service{Store: &store.Table{DB: db, Name: cfg.Table, Now: time.Now}, Now: time.Now, Log: authzLog}
 	handlers := map[string]*admin.Handler{}
 	for _, fn := range admin.Functions {
@@ -477,4 +484,22 @@ func Invoke(ctx context.Context, getenv func(string) string, fn string, event []
 	}
 	fmt.Fprintln(out, string(result))
 	return nil
+}
+
+// withoutMetrics drops the decision log's metrics records.
+type withoutMetrics struct{ slog.Handler }
+
+func (h withoutMetrics) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "metrics" {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h withoutMetrics) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return withoutMetrics{h.Handler.WithAttrs(attrs)}
+}
+
+func (h withoutMetrics) WithGroup(name string) slog.Handler {
+	return withoutMetrics{h.Handler.WithGroup(name)}
 }

@@ -1,0 +1,178 @@
+package decisionlog
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// The names of the metrics every record carries, beside Config.Counts.
+const (
+	MetricDecisions       = "Decisions"
+	MetricDynamoDBCalls   = "DynamoDBCalls"
+	MetricDynamoDBLatency = "DynamoDBLatency"
+	MetricLatency         = "Latency"
+)
+
+func outcome(allow bool) string {
+	if allow {
+		return "allow"
+	}
+	return "deny"
+}
+
+func plan(id string) string {
+	if id == "" {
+		return "none"
+	}
+	return id
+}
+
+// metricsLevel is the level of metrics records: info, or the logger's
+// minimum if higher, so that no level filter (LOG_LEVEL, or Lambda's
+// application log level) drops the dashboard's metrics.
+func (l *Logger) metricsLevel(ctx context.Context) slog.Level {
+	for _, lv := range []slog.Level{slog.LevelInfo, slog.LevelWarn} {
+		if l.log.Enabled(ctx, lv) {
+			return lv
+		}
+	}
+	return slog.LevelError
+}
+
+// directives tells CloudWatch which fields of a record are metrics, and by
+// which dimensions. Per-key dimensions are left out on purpose: they would
+// make a metric per key.
+func (l *Logger) directives(withTotals, withDynamo bool) []any {
+	counts := []any{map[string]string{"Name": MetricDecisions, "Unit": "Count"}}
+	for _, c := range l.cfg.Counts {
+		counts = append(counts, map[string]string{"Name": c, "Unit": "Count"})
+	}
+	out := []any{map[string]any{
+		"Namespace":  l.cfg.Namespace,
+		"Dimensions": [][]string{{"outcome", "reason"}, {"usagePlanId"}},
+		"Metrics":    counts,
+	}}
+	if withTotals {
+		totals := []map[string]string{{"Name": MetricDynamoDBCalls, "Unit": "Count"}}
+		if withDynamo {
+			totals = append(totals, map[string]string{"Name": MetricDynamoDBLatency, "Unit": "Milliseconds"})
+		}
+		totals = append(totals, map[string]string{"Name": MetricLatency, "Unit": "Milliseconds"})
+		out = append(out, map[string]any{
+			"Namespace":  l.cfg.Namespace,
+			"Dimensions": [][]string{{}},
+			"Metrics":    totals,
+		})
+	}
+	return out
+}
+
+func emf(at time.Time, directives []any) slog.Attr {
+	return slog.Attr{Key: "_aws", Value: slog.GroupValue(
+		slog.Int64("Timestamp", at.UnixMilli()),
+		slog.Any("CloudWatchMetrics", directives))}
+}
+
+func (h *histogram) attr(name string) slog.Attr {
+	values, counts := h.values()
+	return slog.Group(name,
+		slog.Any("Values", values), slog.Any("Counts", counts),
+		slog.Float64("Max", h.max), slog.Float64("Min", h.min),
+		slog.Int64("Count", h.count), slog.Float64("Sum", h.sum))
+}
+
+// writeMetrics writes one EMF record per outcome, reason and plan seen in
+// the interval starting at start; the first also carries the metrics
+// without dimensions.
+func (l *Logger) writeMetrics(ctx context.Context, start time.Time) {
+	level := l.metricsLevel(ctx)
+	for i, k := range l.agg.order {
+		t := l.agg.tuples[k]
+		attrs := make([]slog.Attr, 0, 10+len(l.cfg.Counts))
+		attrs = append(attrs,
+			slog.String("outcome", outcome(k.allow)),
+			slog.String("reason", k.reason),
+			slog.String("usagePlanId", plan(k.plan)),
+			slog.Int64(MetricDecisions, t.decisions))
+		for _, c := range l.cfg.Counts {
+			attrs = append(attrs, slog.Int64(c, t.counts[c]))
+		}
+		withDynamo := l.agg.dynamo.count > 0 // no DynamoDB call, no latency sample: not a 0
+		if i == 0 {
+			attrs = append(attrs, slog.Int64(MetricDynamoDBCalls, l.agg.calls))
+			if withDynamo {
+				attrs = append(attrs, l.agg.dynamo.attr(MetricDynamoDBLatency))
+			}
+			attrs = append(attrs, l.agg.latency.attr(MetricLatency))
+		}
+		attrs = append(attrs, emf(start, l.directives(i == 0, withDynamo)))
+		l.log.LogAttrs(ctx, level, "metrics", attrs...)
+	}
+}
+
+// writeRepeats writes a line per repeated decision's key and reason, with
+// its count in the interval.
+func (l *Logger) writeRepeats(ctx context.Context) {
+	for _, g := range l.agg.gorder {
+		attrs := []slog.Attr{
+			slog.String("outcome", outcome(g.allow)),
+			slog.String("reason", g.reason),
+			slog.String("usagePlanId", plan(g.planID)),
+		}
+		if g.keyID != "" {
+			attrs = append(attrs, slog.String("apiKeyId", g.keyID))
+		}
+		attrs = append(attrs, slog.String("apiId", g.apiID), slog.String("stage", g.stage), slog.Int64("count", l.agg.groups[g]))
+		if g.overflow {
+			attrs = append(attrs, slog.Bool("manyKeys", true))
+		}
+		l.log.LogAttrs(ctx, slog.LevelInfo, "decisions", attrs...)
+	}
+}
+
+// decisionAttrs are a decision's own line's fields.
+func decisionAttrs(d *Decision, extra int) []slog.Attr {
+	attrs := make([]slog.Attr, 0, 9+len(d.Attrs)+extra)
+	attrs = append(attrs,
+		slog.Bool("allow", d.Allow),
+		slog.String("outcome", outcome(d.Allow)),
+		slog.String("reason", d.Reason),
+		slog.String("usagePlanId", plan(d.PlanID)),
+		slog.String("apiId", d.APIID),
+		slog.String("stage", d.Stage),
+		slog.String("routeKey", d.RouteKey),
+		slog.String("requestId", d.RequestID),
+	)
+	if d.KeyID != "" {
+		attrs = append(attrs, slog.String("apiKeyId", d.KeyID))
+	}
+	return append(attrs, d.Attrs...)
+}
+
+// writeDecision writes a decision's own line, without metrics.
+func (l *Logger) writeDecision(ctx context.Context, d *Decision) {
+	l.log.LogAttrs(ctx, d.Level, "decision", decisionAttrs(d, 0)...)
+}
+
+// writeAlone writes a decision's own line with its metrics in it.
+func (l *Logger) writeAlone(ctx context.Context, d *Decision, now time.Time) {
+	attrs := decisionAttrs(d, 6+len(l.cfg.Counts))
+	attrs = append(attrs, slog.Int(MetricDecisions, 1))
+	for _, c := range l.cfg.Counts {
+		var n int64
+		for _, dc := range d.Counts {
+			if dc.Name == c {
+				n += dc.N
+			}
+		}
+		attrs = append(attrs, slog.Int64(c, n))
+	}
+	attrs = append(attrs, slog.Int(MetricDynamoDBCalls, d.DynamoDBCalls))
+	if d.DynamoDBCalls > 0 {
+		attrs = append(attrs, slog.Float64(MetricDynamoDBLatency, ms(d.DynamoDBLatency)))
+	}
+	attrs = append(attrs, slog.Float64(MetricLatency, ms(d.Latency)), emf(now, l.directives(true, d.DynamoDBCalls > 0)))
+	level := max(d.Level, l.metricsLevel(ctx))
+	l.log.LogAttrs(ctx, level, "decision", attrs...)
+}
