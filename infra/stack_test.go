@@ -224,7 +224,7 @@ func TestLogging(t *testing.T) {
 	for id, fn := range resources(operated, "AWS::Lambda::Function") {
 		levels[strings.TrimPrefix(id, "Tollgate")[:4]] = fn["Properties"].(map[string]any)["LoggingConfig"].(map[string]any)["ApplicationLogLevel"].(string)
 	}
-	if want := map[string]string{"Auth": "ERROR", "Keys": "WARN", "Plan": "WARN", "Usag": "WARN"}; fmt.Sprint(levels) != fmt.Sprint(want) {
+	if want := map[string]string{"Auth": "ERROR", "Keys": "WARN", "Noti": "WARN", "Plan": "WARN", "Usag": "WARN"}; fmt.Sprint(levels) != fmt.Sprint(want) {
 		t.Errorf("application log levels %v, want %v", levels, want)
 	}
 	check(t, "AuthorizerMemoryMB", func() {

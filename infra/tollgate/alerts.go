@@ -55,7 +55,7 @@ func (t *Tollgate) newAlerts(scope constructs.Construct, p *Props, fn func(name,
 		bus = p.AlertBusName
 	}
 	a.Bus = awsevents.EventBus_FromEventBusName(scope, jsii.String("AlertBus"), jsii.String(bus))
-	env := map[string]string{"TABLE_NAME": *t.Table.TableName()}
+	env := map[string]string{"TABLE_NAME": *t.Table.TableName(), "LOG_LEVEL": p.LogLevel}
 	if p.AlertBusName != "" {
 		env["EVENT_BUS_NAME"] = p.AlertBusName
 	}
