@@ -41,6 +41,7 @@ type Key struct {
 	// meters (or, with AUTH_MODE=jwt-and-key, that may use it). Each has an
 	// identity item that points back, so an identity belongs to one key.
 	Identities []string `json:"idents,omitempty"`
+	Lifecycle
 
 	// Stages maps "apiId:stage" to the plan that holds it for this key, from
 	// the key's stage claims. Not stored in the record itself.
@@ -345,7 +346,7 @@ func (t *Table) UpdateKey(ctx context.Context, id string, change func(*Key) erro
 	return k, err
 }
 
-// DeleteKey deletes a key, its value's hash, its assignments and its usage.
+// DeleteKey deletes a key, its values' hashes, its assignments and its usage.
 // The first transaction makes the key unusable everywhere at once, and
 // leaves a tombstone; claims and history go afterwards, the tombstone
 // last. A delete that stops in between is finished by the next DeleteKey
@@ -372,6 +373,9 @@ func (t *Table) DeleteKey(ctx context.Context, id string) error {
 			{Put: &types.Put{Item: tomb}},
 			{Delete: &types.Delete{Key: itemKey(hashPK(k.Hash), skHash)}},
 			{Delete: &types.Delete{Key: itemKey(pkCatalog, catalogKey+id)}},
+		}
+		if k.PreviousHash != "" {
+			items = append(items, types.TransactWriteItem{Delete: &types.Delete{Key: itemKey(hashPK(k.PreviousHash), skHash)}})
 		}
 		for _, ident := range k.Identities {
 			items = append(items, releaseIdentity(id, ident))
