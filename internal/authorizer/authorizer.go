@@ -10,7 +10,9 @@
 //     by package jwtauth), or both; missing, malformed or invalid ones are
 //     denied without a DynamoDB call;
 //  2. find the key's record by the SHA-256 of its value, or of the token's
-//     identity (cached); a key with identities admits only their tokens;
+//     identity (cached); a key with identities admits only their tokens. A
+//     value must be the key's, or a previous one in its grace period, and
+//     the key enabled and not expired, by the decision's own clock;
 //  3. find the plan that covers the request's apiId:stage for this key
 //     (cached), and its limits for the route;
 //  4. meter the request: one conditional UpdateItem on the key's meter
@@ -45,6 +47,8 @@ const (
 	ReasonMalformedKey   = "malformed_key"
 	ReasonUnknownKey     = "unknown_key"
 	ReasonDisabledKey    = "disabled_key"
+	ReasonExpiredKey     = "expired_key"
+	ReasonRotatedKey     = "rotated_key"
 	ReasonNoPlan         = "no_plan"
 	ReasonThrottled      = "throttled"
 	ReasonQuotaExceeded  = "quota_exceeded"
@@ -199,8 +203,14 @@ func (a *Authorizer) decide(ctx context.Context, r *request) decision {
 		case k.key == nil:
 			d.reason = c.unknown()
 			return d
+		case c.lookup.rotatedOut(k.key, now): // exact: the decision's own clock
+			d.reason = ReasonRotatedKey
+			return d
 		case !k.key.Enabled:
 			d.reason = ReasonDisabledKey
+			return d
+		case k.key.Expired(now):
+			d.reason = ReasonExpiredKey
 			return d
 		case !c.mayUse(k.key):
 			d.reason = c.mismatch()

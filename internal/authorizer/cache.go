@@ -39,9 +39,17 @@ type keyEntry struct {
 	meters   map[string]*meter.State
 }
 
-// denies reports whether the entry, as cached, denies requests for stage.
-func (e *keyEntry) denies(stage string) bool {
-	return e.key == nil || !e.key.Enabled || e.key.Stages[stage] == ""
+// denies reports whether the entry, as cached, denies requests for stage
+// that found it by l, at now.
+func (e *keyEntry) denies(l keyLookup, stage string, now int64) bool {
+	return e.key == nil || l.rotatedOut(e.key, now) || !e.key.Enabled || e.key.Expired(now) || e.key.Stages[stage] == ""
+}
+
+// rotatedOut reports whether a key found by its value's hash was found by a
+// value that a rotation replaced and whose grace period is over at now. A
+// key found by a token's identity was not found by a value at all.
+func (l keyLookup) rotatedOut(k *store.Key, now int64) bool {
+	return l.identity == "" && k.Rotated(l.hash, now)
 }
 
 // state is the instance's view of the key's meter items for a plan.
@@ -63,7 +71,7 @@ func (a *Authorizer) key(ctx context.Context, l keyLookup, stage string, now int
 		entries, load, by = a.cache.idents, a.dir.KeyByIdentity, l.identity
 	}
 	e := entries[l.hash]
-	if e != nil && !force && !(e.denies(stage) && now-e.loadedAt >= a.cfg.DenyTTL.Microseconds()) {
+	if e != nil && !force && !(e.denies(l, stage, now) && now-e.loadedAt >= a.cfg.DenyTTL.Microseconds()) {
 		return e, nil
 	}
 	k, err := load(ctx, by)

@@ -1,0 +1,152 @@
+package authorizer_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/authorizer"
+	"github.com/tollgate-dev/tollgate/internal/keys"
+	"github.com/tollgate-dev/tollgate/internal/plans"
+	"github.com/tollgate-dev/tollgate/internal/store"
+)
+
+// expect decides one request and checks the outcome and reason.
+func (f *fixture) expect(a *authorizer.Authorizer, value string, allow bool, reason string) {
+	f.t.Helper()
+	resp := a.Authorize(context.Background(), request(value))
+	if resp.IsAuthorized != allow || f.lastReason() != reason {
+		f.t.Fatalf("at %s: allowed=%v reason=%s, want %v %s", f.clock.Now().Format(time.RFC3339Nano), resp.IsAuthorized, f.lastReason(), allow, reason)
+	}
+}
+
+func (f *fixture) setExpiry(keyID string, at *time.Time) {
+	f.t.Helper()
+	_, err := f.tbl.UpdateKey(context.Background(), keyID, func(k *store.Key) error {
+		k.ExpiresAt = nil
+		if at != nil {
+			us := at.UnixMicro()
+			k.ExpiresAt = &us
+		}
+		return nil
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// A key expires at its instant exactly, by the decision's clock, even for
+// an instance whose cache holds the key: no TTL delays it.
+func TestExpiryIsExact(t *testing.T) {
+	f := setup(t)
+	keyID, value, _ := f.keyInPlan(plans.Plan{})
+	at := noon.Add(500 * time.Millisecond)
+	f.setExpiry(keyID, &at)
+	a := f.authorizer()
+	f.expect(a, value, true, authorizer.ReasonOK)
+
+	f.clock.Set(at.Add(-time.Microsecond))
+	f.expect(a, value, true, authorizer.ReasonOK)
+	f.clock.Set(at)
+	f.calls.Reset()
+	f.expect(a, value, false, authorizer.ReasonExpiredKey)
+	if n := f.calls.Get(""); n != 0 {
+		t.Fatalf("the expiry was decided with %d DynamoDB calls, want 0: from the warm cache", n)
+	}
+
+	// Clearing the expiry is a grant: seen within DenyTTL.
+	f.setExpiry(keyID, nil)
+	f.clock.Add(time.Second)
+	f.expect(a, value, true, authorizer.ReasonOK)
+	// An instant in the past expires the key on the next decision.
+	past := noon.Add(-24 * time.Hour)
+	f.setExpiry(keyID, &past)
+	f.expect(a, value, false, authorizer.ReasonExpiredKey)
+}
+
+// After a rotation both values are the key until the grace period ends,
+// exactly; then the old value is denied as rotated. Rotating again during
+// a grace period ends it on the next decision.
+func TestRotatedValueWorksUntilItsGraceEnds(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	keyID, v0, _ := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 100, Period: plans.Day}})
+	a := f.authorizer()
+	f.expect(a, v0, true, authorizer.ReasonOK) // warm: v0's record is cached
+
+	v1, _ := keys.Generate()
+	if _, err := f.tbl.RotateKey(ctx, keyID, store.Rotation{Hash: keys.Hash(v1), Grace: 500 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	graceEnd := noon.Add(500 * time.Millisecond)
+	f.expect(a, v0, true, authorizer.ReasonOK)
+	f.expect(a, v1, true, authorizer.ReasonOK)
+	f.clock.Set(graceEnd.Add(-time.Microsecond))
+	f.expect(a, v0, true, authorizer.ReasonOK)
+	f.clock.Set(graceEnd)
+	f.calls.Reset()
+	f.expect(a, v0, false, authorizer.ReasonRotatedKey)
+	if n := f.calls.Get(""); n != 0 {
+		t.Fatalf("the grace period's end was decided with %d DynamoDB calls, want 0", n)
+	}
+	f.expect(a, v1, true, authorizer.ReasonOK)
+	// Both values were metered as the one key.
+	if used := f.dayCount(t, v1); used != 5 {
+		t.Fatalf("the key's day count is %d, want 5 (3 with the old value, 2 with the new)", used)
+	}
+
+	// A second rotation during the grace period ends it at once.
+	v2, _ := keys.Generate()
+	if _, err := f.tbl.RotateKey(ctx, keyID, store.Rotation{Hash: keys.Hash(v2), Grace: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	f.expect(a, v1, true, authorizer.ReasonOK) // in v2's grace
+	v3, _ := keys.Generate()
+	if _, err := f.tbl.RotateKey(ctx, keyID, store.Rotation{Hash: keys.Hash(v3), Grace: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	f.expect(a, v1, false, authorizer.ReasonUnknownKey) // its hash is gone
+	f.expect(a, v2, true, authorizer.ReasonOK)
+	f.expect(a, v3, true, authorizer.ReasonOK)
+}
+
+// Old and new values of a rotated key share its quota exactly, decided by
+// many instances at once with both values.
+func TestBothValuesShareOneQuota(t *testing.T) {
+	f := setup(t)
+	f.clock.Set(time.Now())
+	const quota = 300
+	keyID, v0, planID := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: quota, Period: plans.Month}})
+	v1, _ := keys.Generate()
+	if _, err := f.tbl.RotateKey(context.Background(), keyID, store.Rotation{Hash: keys.Hash(v1), Grace: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	const perValue = 8
+	var admitted [2]atomic.Int64
+	var tries atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 2 * perValue {
+		value := []string{v0, v1}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a, _ := instance(f)
+			for tries.Add(1) <= 2000 {
+				if a.Authorize(context.Background(), request(value)).IsAuthorized {
+					admitted[i%2].Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	old, cur := admitted[0].Load(), admitted[1].Load()
+	t.Logf("%d instances, 2000 attempts: %d admitted with the old value, %d with the new", 2*perValue, old, cur)
+	if old+cur != quota || old == 0 || cur == 0 {
+		t.Fatalf("admitted %d + %d, want exactly the quota of %d between them", old, cur, quota)
+	}
+	if day, q := stored(t, f, keyID, planID); day != quota || q != quota {
+		t.Fatalf("stored counters day=%d quota=%d, want %d", day, q, quota)
+	}
+}
