@@ -183,6 +183,10 @@ rows:
 		if err != nil && !store.IsKind(err, store.NotFound) {
 			return nil, nil, err
 		}
+		if existing != nil && existing.Hash != keys.Hash(r.value) {
+			warn("this value was API key %s's until RotateApiKey replaced it; a replaced value cannot be imported again", existing.ID)
+			continue
+		}
 		r.existing = existing
 		for _, ident := range r.identities {
 			holder, err := s.Store.KeyIDByIdentity(ctx, ident)

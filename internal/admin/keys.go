@@ -19,12 +19,13 @@ var keyOperations = map[string]operation{
 	"UpdateApiKey":  op(updateApiKey),
 	"DeleteApiKey":  op(deleteApiKey),
 	"ImportApiKeys": op(importApiKeys),
+	"RotateApiKey":  op(rotateApiKey),
 }
 
 // noValues explains why a key's value cannot be read back.
 const noValues = "Tollgate stores only a SHA-256 hash of each API key's value, never the value, so it cannot return it: " +
-	"the value appears once, in CreateApiKey's response. To give a caller a new value, create a new key " +
-	"(or import a value of your own with ImportApiKeys) and delete the old one"
+	"the value appears once, in CreateApiKey's (or RotateApiKey's) response. To give a caller a new value, " +
+	"rotate the key with RotateApiKey"
 
 type createApiKeyInput struct {
 	action
@@ -37,6 +38,8 @@ type createApiKeyInput struct {
 	// Identities is a Tollgate extension: the JWT claim values this key
 	// meters (see the README's "JWT callers").
 	Identities []string `json:"identities"`
+	// ExpiresAt is a Tollgate extension: when the key stops working.
+	ExpiresAt string `json:"expiresAt"`
 	// Deprecated in API Gateway; accepted so that old scripts run.
 	GenerateDistinctID *bool             `json:"generateDistinctId"`
 	StageKeys          []json.RawMessage `json:"stageKeys"`
@@ -51,6 +54,10 @@ func createApiKey(ctx context.Context, s *Service, in *createApiKeyInput) (any, 
 	}
 	if err := checkIdentities("identities", in.Identities); err != nil {
 		return nil, err
+	}
+	expires, e := parseExpiry("expiresAt", in.ExpiresAt)
+	if e != nil {
+		return nil, e
 	}
 	value := ""
 	if in.Value != nil {
@@ -68,6 +75,7 @@ func createApiKey(ctx context.Context, s *Service, in *createApiKeyInput) (any, 
 		ID: keys.NewID(), Name: in.Name, Description: in.Description, CustomerID: in.CustomerID,
 		Enabled: in.Enabled == nil || *in.Enabled, Tags: in.Tags, Hash: keys.Hash(value), Identities: in.Identities,
 	}
+	k.ExpiresAt = expires
 	if err := s.Store.CreateKey(ctx, k); err != nil {
 		return nil, err
 	}
@@ -210,10 +218,14 @@ func updateApiKey(ctx context.Context, s *Service, in *updateApiKeyInput) (any, 
 				if k.Enabled, e = parseBool(i, v); e != nil {
 					return e
 				}
+			case "/expiresAt":
+				if k.ExpiresAt, e = parseExpiry(fmt.Sprintf("patchOperations[%d].value", i), v); e != nil {
+					return e
+				}
 			case "/value":
-				return badRequest("patchOperations[%d]: a key's value cannot change; create a new key instead", i)
+				return badRequest("patchOperations[%d]: a key's value cannot change with UpdateApiKey; give the key a new value with RotateApiKey", i)
 			default:
-				return badRequest("patchOperations[%d]: UpdateApiKey cannot change %q; it changes /name, /description, /enabled and /customerId, and adds to or removes from /identities", i, p.Path)
+				return badRequest("patchOperations[%d]: UpdateApiKey cannot change %q; it changes /name, /description, /enabled, /customerId and /expiresAt, and adds to or removes from /identities", i, p.Path)
 			}
 		}
 		if e := checkKeyFields(k.Name, k.Description, k.CustomerID, k.Tags); e != nil {

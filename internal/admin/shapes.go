@@ -31,14 +31,25 @@ type ApiKey struct {
 	// Identities is a Tollgate extension: the JWT claim values the key
 	// meters.
 	Identities []string `json:"identities,omitempty"`
+	// Tollgate's extensions: when the key stops working, and when the
+	// value its last rotation replaced does (RotateApiKey).
+	ExpiresAt              string `json:"expiresAt,omitempty"`
+	PreviousValueExpiresAt string `json:"previousValueExpiresAt,omitempty"`
 }
 
 func apiKey(k *store.Key) ApiKey {
-	return ApiKey{
+	out := ApiKey{
 		ID: k.ID, Name: k.Name, CustomerID: k.CustomerID, Description: k.Description, Enabled: k.Enabled,
 		CreatedDate: isoTime(k.CreatedDate), LastUpdatedDate: isoTime(k.LastUpdatedDate),
 		StageKeys: []string{}, Tags: k.Tags, Identities: k.Identities,
 	}
+	if k.ExpiresAt != nil {
+		out.ExpiresAt = isoMicros(*k.ExpiresAt)
+	}
+	if k.PreviousHash != "" {
+		out.PreviousValueExpiresAt = isoMicros(k.PreviousExpiresAt)
+	}
+	return out
 }
 
 // isoTime formats epoch seconds as the AWS CLI (v2) prints timestamps.
