@@ -9,8 +9,9 @@ import (
 
 // Middleware applies the authorizer's decision, read from the request
 // headers Fields names, around next: 429 with Retry-After for a request
-// over a limit, and rate-limit headers on every other response (next may
-// change them). The decision is in the request's context for FromContext.
+// over a limit (unless its plan runs in shadow), and rate-limit headers on
+// every other response (next may change them). The decision is in the
+// request's context for FromContext.
 //
 // Trust these headers only behind an HTTP API whose integration overwrites
 // them from the authorizer's context, as Tollgate's CDK construct does;
@@ -26,7 +27,7 @@ func Middleware(next http.Handler, opts ...Option) http.Handler {
 		for name, vs := range d.Headers(o.now(), o.legacy) {
 			w.Header()[name] = vs
 		}
-		if d.LimitExceeded != "" {
+		if d.Refused() {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set(HeaderRetryAfter, strconv.FormatInt(d.RetryAfterSeconds(), 10))
 			w.WriteHeader(http.StatusTooManyRequests)

@@ -13,7 +13,8 @@ import (
 type Handler func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
 
 // Wrap applies the authorizer's decision around h. A request over a limit
-// gets 429 with Retry-After and API Gateway's body, and h is not called.
+// gets 429 with Retry-After and API Gateway's body, and h is not called,
+// unless its plan runs in shadow (Decision.Shadow).
 // Any other request is h's, and its response gains the rate-limit headers
 // (those h set itself are kept). The decision is in h's context for
 // FromContext.
@@ -31,7 +32,7 @@ func Wrap(h Handler, opts ...Option) Handler {
 			return h(ctx, req)
 		}
 		headers := d.Headers(o.now(), o.legacy)
-		if d.LimitExceeded != "" {
+		if d.Refused() {
 			resp := events.APIGatewayV2HTTPResponse{
 				StatusCode: http.StatusTooManyRequests,
 				Body:       d.TooManyRequests(),

@@ -16,6 +16,10 @@
 // WithLegacyHeaders, the widely used X-RateLimit-Limit, -Remaining and
 // -Reset are added too.
 //
+// A plan in shadow (its tag tollgate:enforce, or the authorizer's
+// ENFORCE=shadow) marks requests over a limit with Shadow as well: they
+// never become 429s here. They reach the handler, with the headers.
+//
 // Lambda backends wrap their handler with Wrap; net/http backends behind an
 // HTTP proxy integration use Middleware, with the authorizer's context
 // mapped to request headers (Fields lists them; Tollgate's CDK construct
@@ -50,6 +54,7 @@ const (
 	KeyLimitExceeded   = "limitExceeded"
 	KeyRetryAfter      = "retryAfter"
 	KeyFailOpen        = "failOpen"
+	KeyShadow          = "shadow"
 
 	// Who called, when the authorizer validates JWTs (AUTH_MODE).
 	KeyAuthMethod = "authMethod" // "key" or "jwt"
@@ -114,6 +119,7 @@ var Fields = []Field{
 	{KeyLimitExceeded, "X-Tollgate-Limit-Exceeded"},
 	{KeyRetryAfter, "X-Tollgate-Retry-After"},
 	{KeyFailOpen, "X-Tollgate-Fail-Open"},
+	{KeyShadow, "X-Tollgate-Shadow"},
 	{KeyAuthMethod, "X-Tollgate-Auth-Method"},
 	{KeyIdentity, "X-Tollgate-Identity"},
 	{KeyScopes, "X-Tollgate-Scopes"},
@@ -164,6 +170,10 @@ type Decision struct {
 	Identity   string
 	Scopes     []string
 	Claims     map[string]string
+
+	// Shadow is true when the request is over a limit (LimitExceeded) of a
+	// plan whose limits are watched, not enforced: it must not be refused.
+	Shadow bool
 }
 
 // Claim returns a claim the authorizer copied into the context, by the
@@ -181,6 +191,10 @@ func (d Decision) Claim(name string) string {
 	}
 	return ""
 }
+
+// Refused reports whether the request is to be answered 429: it is over a
+// limit, and its plan enforces its limits rather than run in shadow.
+func (d Decision) Refused() bool { return d.LimitExceeded != "" && !d.Shadow }
 
 // ErrNoDecision means the request carries no decision of Tollgate's: the
 // route has no Tollgate authorizer, or the parameter mapping is missing.
@@ -262,13 +276,18 @@ func parse(get func(string) (string, bool)) (Decision, error) {
 		}
 		return f
 	}
-	if v, ok := get(KeyFailOpen); ok && v != "" {
+	flag := func(key string) bool {
+		v, ok := get(key)
+		if !ok || v == "" {
+			return false
+		}
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s is %q, not true or false", KeyFailOpen, v))
+			errs = append(errs, fmt.Errorf("%s is %q, not true or false", key, v))
 		}
-		d.FailOpen = b
+		return b
 	}
+	d.FailOpen, d.Shadow = flag(KeyFailOpen), flag(KeyShadow)
 	d.APIKeyID, d.UsagePlanID, d.CustomerID = str(KeyAPIKeyID), str(KeyUsagePlanID), str(KeyCustomerID)
 	if d.APIKeyID == "" && !d.FailOpen {
 		return Decision{}, ErrNoDecision

@@ -117,7 +117,7 @@ func lambdaContext(over map[string]any) map[string]any {
 		"apiKeyId": "key1", "usagePlanId": "plan1", "customerId": "",
 		"rateLimit": 1.0, "burstLimit": 2.0, "tokensRemaining": 1.0, "nextTokenIn": 0.4,
 		"quotaLimit": 5.0, "quotaRemaining": 4.0, "quotaPeriod": "DAY", "quotaResetAt": "2026-11-22T00:00:00Z",
-		"limitExceeded": "", "retryAfter": 0.0, "failOpen": false,
+		"limitExceeded": "", "retryAfter": 0.0, "failOpen": false, "shadow": false,
 	}
 	for k, v := range over {
 		if v == nil {
@@ -141,7 +141,7 @@ func TestParse(t *testing.T) {
 	}
 	// Strings for numbers, as a header mapping delivers them.
 	s, err := FromLambda(lambdaContext(map[string]any{"rateLimit": "1", "burstLimit": "2", "tokensRemaining": "1", "nextTokenIn": "0.4",
-		"quotaLimit": "5", "quotaRemaining": "4", "retryAfter": "0", "failOpen": "false"}))
+		"quotaLimit": "5", "quotaRemaining": "4", "retryAfter": "0", "failOpen": "false", "shadow": "false"}))
 	if err != nil || !reflect.DeepEqual(s, want) {
 		t.Fatalf("FromLambda with strings = %+v, %v", s, err)
 	}
@@ -158,6 +158,7 @@ func TestParse(t *testing.T) {
 		{lambdaContext(map[string]any{"quotaResetAt": "tomorrow"}), "quotaResetAt"},
 		{lambdaContext(map[string]any{"limitExceeded": "both"}), "limitExceeded"},
 		{lambdaContext(map[string]any{"failOpen": "perhaps"}), "failOpen"},
+		{lambdaContext(map[string]any{"shadow": "maybe"}), "shadow"},
 	}
 	for _, g := range garbled {
 		if _, err := FromLambda(g.ctx); err == nil || !strings.Contains(err.Error(), g.want) {
@@ -179,7 +180,7 @@ func TestFromHeaders(t *testing.T) {
 	for key, v := range map[string]string{
 		KeyAPIKeyID: "key1", KeyUsagePlanID: "plan1", KeyCustomerID: "", KeyRateLimit: "1", KeyBurstLimit: "2",
 		KeyTokensRemaining: "1", KeyNextTokenIn: "0.4", KeyQuotaLimit: "5", KeyQuotaRemaining: "4", KeyQuotaPeriod: "DAY",
-		KeyQuotaResetAt: "2026-11-22T00:00:00Z", KeyLimitExceeded: "", KeyRetryAfter: "0", KeyFailOpen: "false",
+		KeyQuotaResetAt: "2026-11-22T00:00:00Z", KeyLimitExceeded: "quota", KeyRetryAfter: "0", KeyFailOpen: "false", KeyShadow: "true",
 	} {
 		for _, f := range Fields {
 			if f.Key == key {
@@ -188,7 +189,7 @@ func TestFromHeaders(t *testing.T) {
 		}
 	}
 	d, err := FromHeaders(h)
-	if err != nil || d.APIKeyID != "key1" || d.QuotaRemaining != 4 || d.NextTokenIn != 400*time.Millisecond {
+	if err != nil || d.APIKeyID != "key1" || d.QuotaRemaining != 4 || d.NextTokenIn != 400*time.Millisecond || !d.Shadow || d.Refused() {
 		t.Fatalf("FromHeaders = %+v, %v", d, err)
 	}
 	if _, err := FromHeaders(http.Header{}); !errors.Is(err, ErrNoDecision) {
@@ -201,7 +202,7 @@ func TestFromHeaders(t *testing.T) {
 		}
 		seen[f.Header] = true
 	}
-	if len(Fields) != 17 {
+	if len(Fields) != 18 {
 		t.Errorf("%d fields: the authorizer and the mappings must agree on every one", len(Fields))
 	}
 }
@@ -243,6 +244,13 @@ func TestWrap(t *testing.T) {
 		t.Fatalf("over-quota request: %+v", resp)
 	}
 
+	// In shadow, over a limit is no 429: the handler answers, with the
+	// headers, and sees the decision.
+	resp, _ = h(context.Background(), request(lambdaContext(map[string]any{"limitExceeded": "quota", "retryAfter": 43200.0, "quotaRemaining": 0.0, "shadow": true})))
+	if called != 2 || resp.StatusCode != 200 || resp.Headers["Retry-After"] != "" || resp.Headers["RateLimit-Policy"] == "" {
+		t.Fatalf("shadow request: called=%d %+v", called, resp)
+	}
+
 	// Garbled or missing context reaches the handler untouched.
 	for _, req := range []events.APIGatewayV2HTTPRequest{request(lambdaContext(map[string]any{"rateLimit": "fast"})), request(nil), {}} {
 		resp, err := h(context.Background(), req)
@@ -250,7 +258,7 @@ func TestWrap(t *testing.T) {
 			t.Fatalf("garbled context: %+v, %v", resp, err)
 		}
 	}
-	if called != 4 || len(reported) != 3 {
+	if called != 5 || len(reported) != 3 {
 		t.Fatalf("handler called %d times, %d errors reported", called, len(reported))
 	}
 	resp, _ = h(context.Background(), request(map[string]any{"failOpen": true}))
@@ -286,6 +294,11 @@ func TestMiddleware(t *testing.T) {
 	h.ServeHTTP(w, req(map[string]string{"X-Tollgate-Limit-Exceeded": "quota", "X-Tollgate-Retry-After": "43199.5"}))
 	if w.Code != 429 || w.Body.String() != `{"message":"Limit Exceeded"}` || w.Header().Get("Retry-After") != "43200" {
 		t.Fatalf("over quota: %d %q %v", w.Code, w.Body, w.Header())
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, req(map[string]string{"X-Tollgate-Limit-Exceeded": "quota", "X-Tollgate-Retry-After": "43199.5", "X-Tollgate-Shadow": "true"}))
+	if w.Code != 200 || w.Body.String() != "hello key1" || w.Header().Get("Retry-After") != "" || w.Header()["RateLimit"][0] != `"quota";r=0;t=43200` {
+		t.Fatalf("over quota in shadow: %d %q %v", w.Code, w.Body, w.Header())
 	}
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))

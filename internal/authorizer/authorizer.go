@@ -20,7 +20,8 @@
 //     they were cached, the write fails, both are reloaded, and the meter
 //     is asked again, so admin changes apply to the very next decision;
 //  5. answer: allow with the limits in the context, or deny (403), or with
-//     ON_LIMIT=pass allow and tell the backend which limit was hit.
+//     ON_LIMIT=pass allow and tell the backend which limit was hit. A plan
+//     in shadow allows a request over a limit and marks it shadow.
 package authorizer
 
 import (
@@ -176,7 +177,8 @@ type decision struct {
 	planID     string
 	limits     limits
 	res        meter.Result
-	limitedBy  string // "throttle" or "quota" when ON_LIMIT=pass let it through
+	limitedBy  string // "throttle" or "quota" when ON_LIMIT=pass or shadow let it through
+	shadow     bool   // over a limit of a plan in shadow: allowed, and only reported
 	failedOpen bool
 }
 
@@ -252,9 +254,9 @@ func (a *Authorizer) decide(ctx context.Context, r *request) decision {
 			d.allow, d.reason = true, ReasonOK
 			return d
 		case meter.Throttled:
-			return a.limited(d, ReasonThrottled, "throttle")
+			return a.limited(d, ReasonThrottled, "throttle", p.shadow)
 		case meter.QuotaExceeded:
-			return a.limited(d, ReasonQuotaExceeded, "quota")
+			return a.limited(d, ReasonQuotaExceeded, "quota", p.shadow)
 		case meter.Stale:
 			// An admin change got here first: reload and decide again.
 			fresh = reloadPlan
@@ -267,11 +269,12 @@ func (a *Authorizer) decide(ctx context.Context, r *request) decision {
 }
 
 // limited denies a request over a limit, or with ON_LIMIT=pass allows it
-// and says which limit it is over.
-func (a *Authorizer) limited(d decision, reason, limit string) decision {
+// and says which limit it is over. In shadow it allows it whatever
+// ON_LIMIT says, marked shadow: nothing refuses it, the backend included.
+func (a *Authorizer) limited(d decision, reason, limit string, shadow bool) decision {
 	d.reason = reason
-	if a.cfg.PassOnLimit {
-		d.allow, d.limitedBy = true, limit
+	if shadow || a.cfg.PassOnLimit {
+		d.allow, d.limitedBy, d.shadow = true, limit, shadow
 	}
 	return d
 }

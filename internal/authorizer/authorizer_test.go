@@ -258,7 +258,7 @@ func TestAllowContext(t *testing.T) {
 		"apiKeyId": keyID, "usagePlanId": planID, "customerId": "cust-42",
 		"rateLimit": 10.0, "burstLimit": 5, "tokensRemaining": int64(4), "nextTokenIn": 0.1,
 		"quotaLimit": int64(100), "quotaRemaining": int64(99), "quotaPeriod": "MONTH", "quotaResetAt": "2025-07-01T00:00:00Z",
-		"limitExceeded": "", "retryAfter": 0.0, "failOpen": false,
+		"limitExceeded": "", "retryAfter": 0.0, "failOpen": false, "shadow": false,
 		"authMethod": "key", "identity": "", "scopes": "",
 	}
 	for k, v := range want {
@@ -782,7 +782,9 @@ func TestEveryAllowCarriesEveryField(t *testing.T) {
 	ctx := context.Background()
 	_, limited, _ := f.keyInPlan(plans.Plan{Throttle: throttle(1, 1), Quota: &plans.Quota{Limit: 10, Period: plans.Week}})
 	_, unlimited, _ := f.keyInPlan(plans.Plan{})
+	_, shadowed, _ := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 1, Period: plans.Day}, Tags: map[string]string{plans.EnforceTag: plans.Shadow}})
 	pass := f.authorizer(func(c *authorizer.Config) { c.PassOnLimit = true })
+	pass.Authorize(ctx, request(shadowed))
 	open := authorizer.New(func() authorizer.Config {
 		c := authorizer.Defaults
 		c.Table, c.FailOpen, c.Deadline = "no-such-table", true, 100*time.Millisecond
@@ -805,6 +807,9 @@ func TestEveryAllowCarriesEveryField(t *testing.T) {
 			return d.RateLimit == 0 && d.TokensRemaining == -1 && d.QuotaLimit == -1 && d.QuotaResetAt.IsZero()
 		}},
 		{"failed open", open.Authorize(ctx, request(unlimited)), func(d ratelimit.Decision) bool { return d.FailOpen }},
+		{"over quota in shadow", pass.Authorize(ctx, request(shadowed)), func(d ratelimit.Decision) bool {
+			return d.LimitExceeded == ratelimit.Quota && d.Shadow && !d.Refused() && d.QuotaRemaining == 0
+		}},
 	}
 	for _, c := range cases {
 		if !c.resp.IsAuthorized {

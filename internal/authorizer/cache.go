@@ -94,6 +94,7 @@ func (a *Authorizer) key(ctx context.Context, l keyLookup, stage string, now int
 type planEntry struct {
 	plan     *store.Plan
 	loadedAt int64
+	shadow   bool // limits watched, not enforced
 	routes   map[routeKey]limits
 	quota    *meter.Quota // the current period's; replaced when it ends
 	qStart   int64
@@ -128,7 +129,7 @@ func (a *Authorizer) plan(ctx context.Context, id, stage string, now int64, forc
 		return nil, err
 	}
 	evictOne(a.cache.plans, a.cache.size)
-	e = &planEntry{plan: p, loadedAt: now, routes: map[routeKey]limits{}}
+	e = &planEntry{plan: p, loadedAt: now, routes: map[routeKey]limits{}, shadow: p.Shadowed(a.cfg.Shadow)}
 	a.cache.plans[id] = e
 	return e, nil
 }

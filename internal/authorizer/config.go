@@ -23,6 +23,10 @@ type Config struct {
 	// PassOnLimit allows throttled and over-quota requests, marking them in
 	// the context, so that a backend can answer a real 429 (ON_LIMIT=pass).
 	PassOnLimit bool
+	// Shadow watches the limits of plans without a tollgate:enforce tag
+	// instead of enforcing them (ENFORCE=shadow): requests over a limit are
+	// allowed and marked shadow in the context.
+	Shadow bool
 	// FailOpen allows requests when DynamoDB cannot be reached in time
 	// (FAIL_MODE=open). The default denies them, which keeps limits exact.
 	FailOpen bool
@@ -113,6 +117,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.PassOnLimit = true
 	default:
 		return c, fmt.Errorf("ON_LIMIT=%q: want deny (403 on throttle or quota) or pass (allow, and tell the backend in the context)", v)
+	}
+	switch v := getenv("ENFORCE"); v {
+	case "", "enforce":
+	case "shadow":
+		c.Shadow = true
+	default:
+		return c, fmt.Errorf("ENFORCE=%q: want enforce (limits refuse requests) or shadow (requests over a limit are allowed and marked shadow; a plan's tag tollgate:enforce overrides it)", v)
 	}
 	switch v := getenv("FAIL_MODE"); v {
 	case "", "closed":

@@ -31,14 +31,14 @@ type fields struct {
 	period, resetAt           string
 	limitedBy                 string
 	retryAfter                float64
-	failOpen                  bool
+	failOpen, shadow          bool
 	authMethod                string // "key" or "jwt"
 	identity, scopes          string
 	claims                    []string // JWT_CONTEXT_CLAIMS' values, or nil for all ""
 }
 
 func (d *decision) fields() fields {
-	f := fields{planID: d.planID, tokens: -1, quotaLimit: -1, quotaLeft: -1, limitedBy: d.limitedBy, failOpen: d.failedOpen}
+	f := fields{planID: d.planID, tokens: -1, quotaLimit: -1, quotaLeft: -1, limitedBy: d.limitedBy, failOpen: d.failedOpen, shadow: d.shadow}
 	if d.key != nil {
 		f.keyID, f.customerID = d.key.ID, d.key.CustomerID
 	}
@@ -78,6 +78,7 @@ func (d *decision) response(claimKeys []string) events.APIGatewayV2CustomAuthori
 		ratelimit.KeyQuotaLimit: f.quotaLimit, ratelimit.KeyQuotaRemaining: f.quotaLeft, ratelimit.KeyQuotaPeriod: f.period, ratelimit.KeyQuotaResetAt: f.resetAt,
 		ratelimit.KeyLimitExceeded: f.limitedBy, ratelimit.KeyRetryAfter: f.retryAfter, ratelimit.KeyFailOpen: f.failOpen,
 		ratelimit.KeyAuthMethod: f.authMethod, ratelimit.KeyIdentity: f.identity, ratelimit.KeyScopes: f.scopes,
+		ratelimit.KeyShadow: f.shadow,
 	}
 	for i, k := range claimKeys {
 		ctx[k] = f.claim(i)
@@ -115,6 +116,8 @@ func (d *decision) appendResponse(b []byte, claimKeys []string) []byte {
 	b = appendFloat(b, ratelimit.KeyRetryAfter, f.retryAfter)
 	b = append(b, `,"`+ratelimit.KeyFailOpen+`":`...)
 	b = strconv.AppendBool(b, f.failOpen)
+	b = append(b, `,"`+ratelimit.KeyShadow+`":`...)
+	b = strconv.AppendBool(b, f.shadow)
 	b = appendString(b, ratelimit.KeyAuthMethod, f.authMethod, true)
 	b = appendString(b, ratelimit.KeyIdentity, f.identity, true)
 	b = appendString(b, ratelimit.KeyScopes, f.scopes, true)
@@ -193,14 +196,15 @@ func seconds(d time.Duration) float64 {
 
 // logDecision hands the decision to the decision log, which counts it in
 // the interval's metrics (CloudWatch EMF: Decisions, Throttled and
-// QuotaExceeded by outcome and reason and by usage plan, and DynamoDB calls
-// and latencies) and writes a line for it only when it is worth one. Lines
-// never hold the key's value.
+// QuotaExceeded, and ShadowThrottled and ShadowQuotaExceeded for what a
+// plan in shadow let through, by outcome and reason and by usage plan, and
+// DynamoDB calls and latencies) and writes a line for it only when it is
+// worth one. Lines never hold the key's value.
 func (a *Authorizer) logDecision(ctx context.Context, at time.Time, r *request, d *decision, stats *callStats, latency time.Duration) {
 	rec := decisionlog.Decision{
 		At: at, Kind: decisionKind(d), Allow: d.allow, Reason: d.reason, PlanID: d.planID,
 		APIID: r.apiID, Stage: r.stage, RouteKey: r.routeKey, RequestID: r.requestID,
-		DynamoDBCalls: stats.calls, DynamoDBLatency: stats.dur, Latency: latency,
+		DynamoDBCalls: stats.calls, DynamoDBLatency: stats.dur, Latency: latency, Shadow: d.shadow,
 	}
 	if d.key != nil {
 		rec.KeyID = d.key.ID
@@ -208,10 +212,10 @@ func (a *Authorizer) logDecision(ctx context.Context, at time.Time, r *request, 
 	var counts [2]decisionlog.Count
 	switch d.reason {
 	case ReasonThrottled:
-		counts[0] = decisionlog.Count{Name: MetricThrottled, N: 1}
+		counts[0] = decisionlog.Count{Name: pick(d.shadow, MetricShadowThrottled, MetricThrottled), N: 1}
 		rec.Counts = counts[:1]
 	case ReasonQuotaExceeded:
-		counts[0] = decisionlog.Count{Name: MetricQuotaExceeded, N: 1}
+		counts[0] = decisionlog.Count{Name: pick(d.shadow, MetricShadowQuotaExceeded, MetricQuotaExceeded), N: 1}
 		rec.Counts = counts[:1]
 	}
 	if a.cfg.LogAllDecisions || rec.Kind != decisionlog.Counted {
@@ -244,7 +248,7 @@ func newDecisionLog(cfg Config, log *slog.Logger) *decisionlog.Logger {
 		Namespace: cfg.MetricsNamespace,
 		Interval:  cfg.MetricsInterval,
 		All:       cfg.LogAllDecisions,
-		Counts:    []string{MetricThrottled, MetricQuotaExceeded},
+		Counts:    []string{MetricThrottled, MetricQuotaExceeded, MetricShadowThrottled, MetricShadowQuotaExceeded},
 	}, log)
 }
 
@@ -253,10 +257,22 @@ func newDecisionLog(cfg Config, log *slog.Logger) *decisionlog.Logger {
 func (a *Authorizer) Flush(ctx context.Context) { a.dlog.Flush(ctx) }
 
 // The counts beside Decisions, by outcome and reason and by usage plan.
+// Throttled and QuotaExceeded count what an enforced limit refused (or,
+// with ON_LIMIT=pass, passed on to be refused); the Shadow ones what a
+// plan in shadow let through.
 const (
-	MetricThrottled     = "Throttled"
-	MetricQuotaExceeded = "QuotaExceeded"
+	MetricThrottled           = "Throttled"
+	MetricQuotaExceeded       = "QuotaExceeded"
+	MetricShadowThrottled     = "ShadowThrottled"
+	MetricShadowQuotaExceeded = "ShadowQuotaExceeded"
 )
+
+func pick(cond bool, yes, no string) string {
+	if cond {
+		return yes
+	}
+	return no
+}
 
 // decisionKind says how a decision is logged: allows under the limits are
 // only counted; denials that floods repeat (limits, missing, malformed or

@@ -28,6 +28,9 @@ func TestAppendResponseIsJSONOfResponse(t *testing.T) {
 		{allow: true, failedOpen: true, reason: ReasonError},
 		{allow: true, key: &store.Key{ID: "k4"}, planID: "p4", token: &jwtauth.Token{Identity: odd, Scopes: "items:read openid", Claims: []string{"acme", odd}}},
 		{allow: true, key: &store.Key{ID: "k5"}, planID: "p5", token: &jwtauth.Token{Identity: "bob"}}, // claims absent
+		{allow: true, key: &store.Key{ID: "k6"}, planID: "p6", limitedBy: "quota", shadow: true,
+			limits: limits{quota: &meter.Quota{Limit: 5, Reset: 1}, period: "DAY", resetAt: "2026-11-22T00:00:00Z"},
+			res:    meter.Result{Used: 5, RetryAfter: time.Hour}},
 	}
 	claimKeys := []string{"claim_tenant", "claim_custom_tier"}
 	for i, d := range decisions {

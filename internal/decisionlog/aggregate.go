@@ -35,6 +35,7 @@ type groupKey struct {
 	reason        string
 	keyID, planID string
 	apiID, stage  string
+	shadow        bool
 	overflow      bool // counted here because MaxGroups was reached
 }
 
@@ -66,9 +67,9 @@ func (a *aggregate) add(d *Decision, maxGroups int, collapse bool) (first bool) 
 	if !collapse || d.Kind == Counted {
 		return false
 	}
-	g := groupKey{allow: d.Allow, reason: d.Reason, keyID: d.KeyID, planID: d.PlanID, apiID: d.APIID, stage: d.Stage}
+	g := groupKey{allow: d.Allow, reason: d.Reason, keyID: d.KeyID, planID: d.PlanID, apiID: d.APIID, stage: d.Stage, shadow: d.Shadow}
 	if _, ok := a.groups[g]; !ok && len(a.groups) >= maxGroups {
-		g = groupKey{allow: d.Allow, reason: d.Reason, apiID: d.APIID, stage: d.Stage, overflow: true}
+		g = groupKey{allow: d.Allow, reason: d.Reason, apiID: d.APIID, stage: d.Stage, shadow: d.Shadow, overflow: true}
 	}
 	n, ok := a.groups[g]
 	if !ok {

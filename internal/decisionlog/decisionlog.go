@@ -67,6 +67,9 @@ type Decision struct {
 	Attrs []slog.Attr
 	// Level is the level of the decision's own line. Default: info.
 	Level slog.Level
+	// Shadow marks a request over a limit that a plan in shadow let
+	// through: its lines, its own and its key's repeated one, say shadow.
+	Shadow bool
 }
 
 // Count is one named count of a decision.

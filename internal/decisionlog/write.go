@@ -124,6 +124,9 @@ func (l *Logger) writeRepeats(ctx context.Context) {
 			attrs = append(attrs, slog.String("apiKeyId", g.keyID))
 		}
 		attrs = append(attrs, slog.String("apiId", g.apiID), slog.String("stage", g.stage), slog.Int64("count", l.agg.groups[g]))
+		if g.shadow {
+			attrs = append(attrs, slog.Bool("shadow", true))
+		}
 		if g.overflow {
 			attrs = append(attrs, slog.Bool("manyKeys", true))
 		}
@@ -146,6 +149,9 @@ func decisionAttrs(d *Decision, extra int) []slog.Attr {
 	)
 	if d.KeyID != "" {
 		attrs = append(attrs, slog.String("apiKeyId", d.KeyID))
+	}
+	if d.Shadow {
+		attrs = append(attrs, slog.Bool("shadow", true))
 	}
 	return append(attrs, d.Attrs...)
 }
