@@ -20,6 +20,9 @@ var keyOperations = map[string]operation{
 	"DeleteApiKey":  op(deleteApiKey),
 	"ImportApiKeys": op(importApiKeys),
 	"RotateApiKey":  op(rotateApiKey),
+	"TagResource":   tagResource(kindKeys),
+	"UntagResource": untagResource(kindKeys),
+	"GetTags":       getTags(kindKeys),
 }
 
 // noValues explains why a key's value cannot be read back.
@@ -50,6 +53,9 @@ func createApiKey(ctx context.Context, s *Service, in *createApiKeyInput) (any, 
 		return nil, badRequest("stageKeys is API Gateway's deprecated way to attach keys to stages: create the key, then add it to a usage plan with CreateUsagePlanKey")
 	}
 	if err := checkKeyFields(in.Name, in.Description, in.CustomerID, in.Tags); err != nil {
+		return nil, err
+	}
+	if err := checkReservedTags(kindKeys, in.Tags); err != nil {
 		return nil, err
 	}
 	if err := checkIdentities("identities", in.Identities); err != nil {

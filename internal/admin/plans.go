@@ -22,6 +22,9 @@ var planOperations = map[string]operation{
 	"GetUsagePlanKey":    op(getUsagePlanKey),
 	"GetUsagePlanKeys":   op(getUsagePlanKeys),
 	"DeleteUsagePlanKey": op(deleteUsagePlanKey),
+	"TagResource":        tagResource(kindPlans),
+	"UntagResource":      untagResource(kindPlans),
+	"GetTags":            getTags(kindPlans),
 }
 
 type createUsagePlanInput struct {
@@ -43,6 +46,9 @@ func createUsagePlan(ctx context.Context, s *Service, in *createUsagePlanInput) 
 		return nil, badRequest("quota.period is required: DAY, WEEK or MONTH")
 	}
 	if e := checkPlan(&p); e != nil {
+		return nil, e
+	}
+	if e := checkReservedTags(kindPlans, p.Tags); e != nil {
 		return nil, e
 	}
 	shards, _ := p.Shards() // checkPlan has checked it
