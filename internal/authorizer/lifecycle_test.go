@@ -73,14 +73,15 @@ func TestRotatedValueWorksUntilItsGraceEnds(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	keyID, v0, _ := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 100, Period: plans.Day}})
-	a := f.authorizer()
+	// A DenyTTL past the grace period: the end is decided from the cache.
+	a := f.authorizer(func(c *authorizer.Config) { c.DenyTTL = 5 * time.Second })
 	f.expect(a, v0, true, authorizer.ReasonOK) // warm: v0's record is cached
 
 	v1, _ := keys.Generate()
-	if _, err := f.tbl.RotateKey(ctx, keyID, store.Rotation{Hash: keys.Hash(v1), Grace: 500 * time.Millisecond}); err != nil {
+	if _, err := f.tbl.RotateKey(ctx, keyID, store.Rotation{Hash: keys.Hash(v1), Grace: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	graceEnd := noon.Add(500 * time.Millisecond)
+	graceEnd := noon.Add(time.Second)
 	f.expect(a, v0, true, authorizer.ReasonOK)
 	f.expect(a, v1, true, authorizer.ReasonOK)
 	f.clock.Set(graceEnd.Add(-time.Microsecond))

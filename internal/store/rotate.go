@@ -14,7 +14,9 @@ import (
 type Rotation struct {
 	// Hash is the new value's SHA-256.
 	Hash string
-	// Grace is how long the value it replaces keeps working.
+	// Grace is how long the value it replaces keeps working: until now +
+	// Grace, rounded up to a whole second so that the instant reads well;
+	// 0 ends it now.
 	Grace time.Duration
 	// Token is the SHA-256 of the caller's clientToken, or "".
 	Token string
@@ -70,7 +72,7 @@ func (t *Table) RotateKey(ctx context.Context, id string, r Rotation) (*Key, err
 			gone = from
 		} else {
 			gone = cur.PreviousHash
-			cur.PreviousHash, cur.PreviousExpiresAt = from, now.UnixMicro()+r.Grace.Microseconds()
+			cur.PreviousHash, cur.PreviousExpiresAt = from, graceEnd(now, r.Grace)
 			cur.RotationToken = r.Token
 		}
 		cur.Hash = r.Hash
@@ -100,4 +102,16 @@ func (t *Table) RotateKey(ctx context.Context, id string, r Rotation) (*Key, err
 		return nil
 	})
 	return k, err
+}
+
+// graceEnd is when a grace period that starts now ends, in µs.
+func graceEnd(now time.Time, grace time.Duration) int64 {
+	if grace <= 0 {
+		return now.UnixMicro()
+	}
+	end := now.Add(grace)
+	if whole := end.Truncate(time.Second); whole.Before(end) {
+		end = whole.Add(time.Second)
+	}
+	return end.UnixMicro()
 }

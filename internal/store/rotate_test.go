@@ -91,11 +91,19 @@ func TestRotateKey(t *testing.T) {
 		t.Fatalf("rotating an unknown key: %v", err)
 	}
 
+	// A grace period ends on a whole second, rounded up.
+	clock = clock.Add(250 * time.Millisecond)
+	v3 := newValue()
+	got, err = tbl.RotateKey(ctx, k.ID, store.Rotation{Hash: keys.Hash(v3), Grace: 10 * time.Second})
+	if want := clock.Add(10*time.Second + 750*time.Millisecond).UnixMicro(); err != nil || got.PreviousExpiresAt != want {
+		t.Fatalf("grace end %d, want %d (%v)", got.PreviousExpiresAt, want, err)
+	}
+
 	// Deleting the key deletes both values' hash items.
 	if err := tbl.DeleteKey(ctx, k.ID); err != nil {
 		t.Fatal(err)
 	}
-	if owner(t, tbl, v1) != "" || owner(t, tbl, v2) != "" {
+	if owner(t, tbl, v2) != "" || owner(t, tbl, v3) != "" {
 		t.Fatal("a deleted key's value still points at it")
 	}
 }
