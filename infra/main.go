@@ -1,6 +1,8 @@
 // Command infra is Tollgate's CDK app (cdk.json runs it). Context:
 //
 //	-c onLimit=pass            answer 429 from the demo backend instead of 403
+//	-c enforce=shadow          allow requests over the limits of plans without
+//	                           a tollgate:enforce tag, and report them
 //	-c failMode=open           allow when DynamoDB fails
 //	-c tracing=true            X-Ray for the functions
 //	-c codeDir=dist            deploy prebuilt binaries (make build) instead
@@ -54,6 +56,7 @@ func fromContext(get func(string) string) (*StackProps, error) {
 		Tollgate: tollgate.Props{
 			CodeDir:  get("codeDir"),
 			OnLimit:  get("onLimit"),
+			Enforce:  get("enforce"),
 			FailMode: get("failMode"),
 			Tracing:  get("tracing") == "true",
 			AuthMode: get("authMode"),
@@ -88,6 +91,9 @@ func fromContext(get func(string) string) (*StackProps, error) {
 	}
 	if v := p.Tollgate.OnLimit; v != "" && v != "deny" && v != "pass" {
 		return nil, fmt.Errorf("onLimit=%q: want deny or pass", v)
+	}
+	if v := p.Tollgate.Enforce; v != "" && v != "enforce" && v != "shadow" {
+		return nil, fmt.Errorf("enforce=%q: want enforce or shadow", v)
 	}
 	if v := p.Tollgate.FailMode; v != "" && v != "closed" && v != "open" {
 		return nil, fmt.Errorf("failMode=%q: want closed or open", v)

@@ -66,7 +66,7 @@ func synth() error {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(out)})
 	NewStack(app, "Demo", &StackProps{Tollgate: tollgate.Props{CodeDir: code}})
 	NewStack(app, "Existing", &StackProps{
-		Tollgate:      tollgate.Props{CodeDir: code, OnLimit: "pass"},
+		Tollgate:      tollgate.Props{CodeDir: code, OnLimit: "pass", Enforce: "shadow"},
 		ExistingAPIID: "a1b2c3d4e5", Routes: []string{"GET /items", "POST /orders/{id}"},
 		BackendURL: "https://backend.example.com/{proxy}",
 	})
@@ -179,7 +179,7 @@ func TestFunctions(t *testing.T) {
 	check(t, "the authorizer's settings", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
 			"Environment": map[string]any{"Variables": map[string]any{
-				"ON_LIMIT": "deny", "FAIL_MODE": "closed", "API_KEY_SOURCE": "header:x-api-key", "METRICS_NAMESPACE": "Tollgate",
+				"ON_LIMIT": "deny", "ENFORCE": "enforce", "FAIL_MODE": "closed", "API_KEY_SOURCE": "header:x-api-key", "METRICS_NAMESPACE": "Tollgate",
 			}},
 			"Timeout": 5, "MemorySize": 256,
 		})
@@ -405,9 +405,9 @@ func TestExistingAPI(t *testing.T) {
 			"RequestParameters": mapping,
 		})
 	})
-	check(t, "onLimit reaches the authorizer", func() {
+	check(t, "onLimit and enforce reach the authorizer", func() {
 		tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
-			"Environment": map[string]any{"Variables": map[string]any{"ON_LIMIT": "pass"}},
+			"Environment": map[string]any{"Variables": map[string]any{"ON_LIMIT": "pass", "ENFORCE": "shadow"}},
 		})
 	})
 }
@@ -416,7 +416,7 @@ func TestObservability(t *testing.T) {
 	tpl := template(demo)
 	check(t, "a dashboard", func() { tpl.ResourceCountIs(jsii.String("AWS::CloudWatch::Dashboard"), jsii.Number(1)) })
 	body, _ := json.Marshal(resources(demo, "AWS::CloudWatch::Dashboard"))
-	for _, want := range []string{`{Tollgate,usagePlanId} MetricName=\\\"Decisions\\\"`, "Throttled", "QuotaExceeded", "DynamoDBCalls"} {
+	for _, want := range []string{`{Tollgate,usagePlanId} MetricName=\\\"Decisions\\\"`, "Throttled", "QuotaExceeded", "ShadowThrottled", "ShadowQuotaExceeded", "DynamoDBCalls"} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the dashboard does not graph %s", want)
 		}

@@ -50,6 +50,11 @@ func (t *Tollgate) newDashboard(scope constructs.Construct) awscloudwatch.Dashbo
 				graph("Over quota, by usage plan", t.search("QuotaExceeded", "usagePlanId", "")),
 			},
 			{
+				// Plans in shadow: what enforcing them would refuse.
+				graph("Shadow: would be throttled, by usage plan", t.search("ShadowThrottled", "usagePlanId", "")),
+				graph("Shadow: would be over quota, by usage plan", t.search("ShadowQuotaExceeded", "usagePlanId", "")),
+			},
+			{
 				graph("Authorizer latency (ms)",
 					t.metric("Latency", "p50", nil), t.metric("Latency", "p99", nil), t.metric("DynamoDBLatency", "p99", nil)),
 				graph("DynamoDB calls",

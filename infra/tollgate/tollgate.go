@@ -44,6 +44,9 @@ type Props struct {
 	// OnLimit is "deny" (403, the default) or "pass" (allow, and tell the
 	// backend in the context so it can answer 429).
 	OnLimit string
+	// Enforce is "enforce" (the default) or "shadow": requests over a limit
+	// of a plan without the tag tollgate:enforce are allowed and reported.
+	Enforce string
 	// FailMode is "closed" (deny when DynamoDB fails; the default) or "open".
 	FailMode string
 	// APIKeySource is where requests carry their key: "header:<name>" or
@@ -128,6 +131,7 @@ func New(scope constructs.Construct, id string, props *Props) *Tollgate {
 	}
 	p := *props
 	p.OnLimit = or(p.OnLimit, "deny")
+	p.Enforce = or(p.Enforce, "enforce")
 	p.FailMode = or(p.FailMode, "closed")
 	p.APIKeySource = or(p.APIKeySource, "header:x-api-key")
 	p.MetricsNamespace = or(p.MetricsNamespace, "Tollgate")
@@ -146,6 +150,7 @@ func New(scope constructs.Construct, id string, props *Props) *Tollgate {
 		"TABLE_NAME":        *t.Table.TableName(),
 		"API_KEY_SOURCE":    p.APIKeySource,
 		"ON_LIMIT":          p.OnLimit,
+		"ENFORCE":           p.Enforce,
 		"FAIL_MODE":         p.FailMode,
 		"METRICS_NAMESPACE": p.MetricsNamespace,
 		"LOG_LEVEL":         p.LogLevel,
