@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The README's walk-through, as one script: run `make run` in another
 # terminal first, and put tollgate on your PATH (go install ./cmd/tollgate).
-# Besides tollgate it uses only curl and date.
+# Besides tollgate it uses only curl, sed, grep and date. Rotation and tags
+# are posted to the admin functions directly until tollgate has commands for
+# them.
 set -euo pipefail
 
 URL=${URL:-http://localhost:8080}
@@ -28,6 +30,22 @@ echo "== 5. Grant 10 more requests today, and call again"
 tollgate update-usage --usage-plan-id $PLAN --key-id $KEY_ID --patch-operations op=replace,path=/remaining,value=10 --query "items.\"$KEY_ID\"" --output text
 sleep 1; curl -s -o /dev/null -w '%{http_code}\n' $URL/echo -H "x-api-key: $KEY"
 
-echo "== 6. Disable the key: its next request is refused"
+echo "== 6. Rotate the key's value: the old one works for a 5-second grace period, then not"
+curl -s $URL/_admin/keys -d '{"action": "RotateApiKey", "apiKey": "'$KEY_ID'", "gracePeriod": 5}' | tee rotated.json
+NEW_KEY=$(sed -n 's/.*"value": "\([^"]*\)".*/\1/p' rotated.json)
+for k in $KEY $NEW_KEY; do curl -s -o /dev/null -w '%{http_code} ' $URL/echo -H "x-api-key: $k"; sleep 1; done; echo
+sleep 5
+for k in $KEY $NEW_KEY; do curl -s -o /dev/null -w '%{http_code} ' $URL/echo -H "x-api-key: $k"; sleep 1; done; echo
+
+echo "== 7. Disable the key: its next request is refused"
 tollgate update-api-key --api-key $KEY_ID --patch-operations op=replace,path=/enabled,value=false --query enabled
-curl -s -o /dev/null -w '%{http_code}\n' $URL/echo -H "x-api-key: $KEY"
+curl -s -o /dev/null -w '%{http_code}\n' $URL/echo -H "x-api-key: $NEW_KEY"
+
+echo "== 8. A plan in shadow lets requests over its quota through, marked; switched to enforce, it refuses them"
+TRIAL=$(tollgate create-usage-plan --name Trial --api-stages 'apiId=local,stage=$default' --quota limit=2,period=DAY --tags tollgate:enforce=shadow --query id --output text)
+read TRIAL_KEY_ID TRIAL_KEY < <(tollgate create-api-key --name trial-key --enabled --query '[id, value]' --output text)
+tollgate create-usage-plan-key --usage-plan-id $TRIAL --key-id $TRIAL_KEY_ID --key-type API_KEY --query type --output text
+for i in 1 2 3; do curl -s -o /dev/null -w '%{http_code} ' $URL/echo -H "x-api-key: $TRIAL_KEY"; done; echo
+curl -s $URL/echo -H "x-api-key: $TRIAL_KEY" | grep -E '"(limitExceeded|shadow)"'
+curl -s $URL/_admin/plans -d '{"action": "TagResource", "resourceArn": "arn:aws:apigateway:local::/usageplans/'$TRIAL'", "tags": {"tollgate:enforce": "enforce"}}'
+sleep 1; curl -s -o /dev/null -w '%{http_code}\n' $URL/echo -H "x-api-key: $TRIAL_KEY"

@@ -208,7 +208,7 @@ func TestLocalStack(t *testing.T) {
 		if err != nil {
 			t.Fatalf("walkthrough.py: %v\n%s", err, out)
 		}
-		for _, want := range []string{"statuses [200, 200, 200, 200, 200, 403]", "usage [[5, 0]]", "after extension 200", "error NotFoundException"} {
+		for _, want := range []string{"statuses [200, 200, 200, 200, 200, 403]", "usage [[5, 0]]", "after extension 200", "rotated True", "tags {'tollgate:enforce': 'shadow'}", "error NotFoundException"} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("walkthrough.py does not print %q:\n%s", want, out)
 			}

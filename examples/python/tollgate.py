@@ -21,11 +21,21 @@ import urllib.request
 
 # Which function serves each action.
 FUNCTIONS = {
-    **dict.fromkeys(["CreateApiKey", "GetApiKey", "GetApiKeys", "UpdateApiKey", "DeleteApiKey", "ImportApiKeys"], "keys"),
+    **dict.fromkeys(["CreateApiKey", "GetApiKey", "GetApiKeys", "UpdateApiKey", "DeleteApiKey", "ImportApiKeys",
+                     "RotateApiKey"], "keys"),
     **dict.fromkeys(["CreateUsagePlan", "GetUsagePlan", "GetUsagePlans", "UpdateUsagePlan", "DeleteUsagePlan",
                      "CreateUsagePlanKey", "GetUsagePlanKey", "GetUsagePlanKeys", "DeleteUsagePlanKey"], "plans"),
     **dict.fromkeys(["GetUsage", "UpdateUsage"], "usage"),
 }
+
+# Tag actions go to the function that serves the resourceArn's kind.
+TAG_ACTIONS = {"TagResource", "UntagResource", "GetTags"}
+
+
+def _function(action, kwargs):
+    if action in TAG_ACTIONS:
+        return "plans" if "/usageplans/" in kwargs.get("resourceArn", "") else "keys"
+    return FUNCTIONS[action]
 
 
 class ClientError(Exception):
@@ -56,12 +66,11 @@ class Client:
 
     def __getattr__(self, method):
         action = "".join(part.capitalize() for part in method.split("_"))
-        function = FUNCTIONS.get(action)
-        if function is None:
+        if action not in FUNCTIONS and action not in TAG_ACTIONS:
             raise AttributeError(f"Tollgate has no operation {action} ({method})")
 
         def call(**kwargs):
-            ok, body = self._send(function, {"action": action, **kwargs})
+            ok, body = self._send(_function(action, kwargs), {"action": action, **kwargs})
             if not ok:
                 code = body.get("errorType", "ServiceUnavailableException")
                 raise getattr(self.exceptions, code)(code, body.get("errorMessage", ""), action)

@@ -54,6 +54,15 @@ client.update_usage(usagePlanId=plan["id"], keyId=key["id"],
 time.sleep(1.1)
 print("after extension", call_api())
 
+# Tollgate's extension: a new value, the old one working for a grace period.
+rotated = client.rotate_api_key(apiKey=key["id"], gracePeriod=60)
+print("rotated", rotated["value"] != key["value"], "old value until", rotated["previousValueExpiresAt"])
+
+# Tags as API Gateway has them; tollgate:enforce=shadow watches the plan's limits.
+arn = f"arn:aws:apigateway:local::/usageplans/{plan['id']}"
+client.tag_resource(resourceArn=arn, tags={"tollgate:enforce": "shadow"})
+print("tags", client.get_tags(resourceArn=arn)["tags"])
+
 try:
     client.get_usage_plan(usagePlanId="no-such-plan")
 except client.exceptions.NotFoundException as e:
