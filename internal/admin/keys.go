@@ -65,17 +65,9 @@ func createApiKey(ctx context.Context, s *Service, in *createApiKeyInput) (any, 
 	if e != nil {
 		return nil, e
 	}
-	value := ""
-	if in.Value != nil {
-		value = *in.Value
-		if err := keys.Check(value); err != nil {
-			return nil, badRequest("value: %v; leave value out to have Tollgate generate one", err)
-		}
-	} else {
-		var err error
-		if value, err = keys.Generate(); err != nil {
-			return nil, err
-		}
+	value, err := keyValue(in.Value)
+	if err != nil {
+		return nil, err
 	}
 	k := &store.Key{
 		ID: keys.NewID(), Name: in.Name, Description: in.Description, CustomerID: in.CustomerID,

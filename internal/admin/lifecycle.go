@@ -37,17 +37,9 @@ func rotateApiKey(ctx context.Context, s *Service, in *rotateApiKeyInput) (any, 
 	case len(in.ClientToken) > 128:
 		return nil, badRequest("clientToken is %d characters long; the most is 128", len(in.ClientToken))
 	}
-	value := ""
-	if in.Value != nil {
-		value = *in.Value
-		if err := keys.Check(value); err != nil {
-			return nil, badRequest("value: %v; leave value out to have Tollgate generate one", err)
-		}
-	} else {
-		var err error
-		if value, err = keys.Generate(); err != nil {
-			return nil, err
-		}
+	value, err := keyValue(in.Value)
+	if err != nil {
+		return nil, err
 	}
 	r := store.Rotation{Hash: keys.Hash(value), Grace: time.Duration(*in.GracePeriod) * time.Second}
 	if in.ClientToken != "" {
@@ -60,6 +52,17 @@ func rotateApiKey(ctx context.Context, s *Service, in *rotateApiKeyInput) (any, 
 	out := apiKey(k)
 	out.Value = value
 	return out, nil
+}
+
+// keyValue is the value a caller chose, checked, or a new generated one.
+func keyValue(own *string) (string, error) {
+	if own == nil {
+		return keys.Generate()
+	}
+	if err := keys.Check(*own); err != nil {
+		return "", badRequest("value: %v; leave value out to have Tollgate generate one", err)
+	}
+	return *own, nil
 }
 
 // parseExpiry reads an expiresAt: an RFC 3339 time, or "" for none. It is
