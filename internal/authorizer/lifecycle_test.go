@@ -37,6 +37,10 @@ func (f *fixture) setExpiry(keyID string, at *time.Time) {
 	}
 }
 
+// patient gives decisions all the time they need: these tests are about
+// what is decided, not about DynamoDB's speed on a loaded machine.
+func patient(c *authorizer.Config) { c.Deadline = time.Minute }
+
 // A key expires at its instant exactly, by the decision's clock, even for
 // an instance whose cache holds the key: no TTL delays it.
 func TestExpiryIsExact(t *testing.T) {
@@ -44,7 +48,7 @@ func TestExpiryIsExact(t *testing.T) {
 	keyID, value, _ := f.keyInPlan(plans.Plan{})
 	at := noon.Add(500 * time.Millisecond)
 	f.setExpiry(keyID, &at)
-	a := f.authorizer()
+	a := f.authorizer(patient)
 	f.expect(a, value, true, authorizer.ReasonOK)
 
 	f.clock.Set(at.Add(-time.Microsecond))
@@ -74,7 +78,7 @@ func TestRotatedValueWorksUntilItsGraceEnds(t *testing.T) {
 	ctx := context.Background()
 	keyID, v0, _ := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 100, Period: plans.Day}})
 	// A DenyTTL past the grace period: the end is decided from the cache.
-	a := f.authorizer(func(c *authorizer.Config) { c.DenyTTL = 5 * time.Second })
+	a := f.authorizer(patient, func(c *authorizer.Config) { c.DenyTTL = 5 * time.Second })
 	f.expect(a, v0, true, authorizer.ReasonOK) // warm: v0's record is cached
 
 	v1, _ := keys.Generate()
@@ -114,7 +118,10 @@ func TestRotatedValueWorksUntilItsGraceEnds(t *testing.T) {
 }
 
 // Old and new values of a rotated key share its quota exactly, decided by
-// many instances at once with both values.
+// many instances at once with both values. Exactness is asserted whatever
+// the machine's load: never more than the quota, and the meter counts
+// every admission. That the quota is spent in full is asserted only when
+// no decision ended in an error (a write may land and its answer be lost).
 func TestBothValuesShareOneQuota(t *testing.T) {
 	f := setup(t)
 	f.clock.Set(time.Now())
@@ -126,7 +133,7 @@ func TestBothValuesShareOneQuota(t *testing.T) {
 	}
 	const perValue = 8
 	var admitted [2]atomic.Int64
-	var tries atomic.Int64
+	var tries, errs atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 2 * perValue {
 		value := []string{v0, v1}[i%2]
@@ -135,19 +142,24 @@ func TestBothValuesShareOneQuota(t *testing.T) {
 			defer wg.Done()
 			a, _ := instance(f)
 			for tries.Add(1) <= 2000 {
-				if a.Authorize(context.Background(), request(value)).IsAuthorized {
+				resp, sum := a.Decide(context.Background(), request(value))
+				switch {
+				case resp.IsAuthorized:
 					admitted[i%2].Add(1)
+				case sum.Reason == authorizer.ReasonError:
+					errs.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
 	old, cur := admitted[0].Load(), admitted[1].Load()
-	t.Logf("%d instances, 2000 attempts: %d admitted with the old value, %d with the new", 2*perValue, old, cur)
-	if old+cur != quota || old == 0 || cur == 0 {
-		t.Fatalf("admitted %d + %d, want exactly the quota of %d between them", old, cur, quota)
+	t.Logf("%d instances, 2000 attempts: %d admitted with the old value, %d with the new, %d errors", 2*perValue, old, cur, errs.Load())
+	day, q := stored(t, f, keyID, planID)
+	if old+cur > quota || day != q || day < old+cur || day > old+cur+errs.Load() {
+		t.Fatalf("admitted %d + %d of a quota of %d; the meter counts %d (day) and %d (quota), with %d errors", old, cur, quota, day, q, errs.Load())
 	}
-	if day, q := stored(t, f, keyID, planID); day != quota || q != quota {
-		t.Fatalf("stored counters day=%d quota=%d, want %d", day, q, quota)
+	if errs.Load() == 0 && (old+cur != quota || old == 0 || cur == 0) {
+		t.Fatalf("admitted %d + %d without an error, want exactly the quota of %d between them", old, cur, quota)
 	}
 }

@@ -49,7 +49,7 @@ func TestShadowReportsWhatEnforceRefuses(t *testing.T) {
 	shadowed := limits
 	shadowed.Tags = map[string]string{plans.EnforceTag: plans.Shadow}
 	shadowID, shadow, shadowPlan := f.keyInPlan(shadowed)
-	a := f.authorizer()
+	a := f.authorizer(patient)
 
 	random := rand.New(rand.NewPCG(13, 1))
 	compare := func(n int, inShadow bool) (reported int) {
@@ -118,7 +118,7 @@ func TestShadowSettings(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			a := f.authorizer(func(cfg *authorizer.Config) { cfg.Shadow, cfg.PassOnLimit = c.globalShadow, c.pass })
+			a := f.authorizer(patient, func(cfg *authorizer.Config) { cfg.Shadow, cfg.PassOnLimit = c.globalShadow, c.pass })
 			for value, want := range c.want {
 				a.Authorize(context.Background(), request(value)) // the one request the quota allows, or a denial
 				got := f.decide(a, value)
