@@ -109,15 +109,35 @@ func TestRotateKey(t *testing.T) {
 }
 
 // Of rotations racing on one key, exactly one wins: the key has one new
-// value, the old one in its grace period, and nothing else.
+// value, the old one in its grace period, and nothing else. A proxy holds
+// every rotation's transaction until all of them have read the key, so
+// that they race however slowly a loaded machine starts them.
 func TestRacingRotationsOneWins(t *testing.T) {
 	ctx := context.Background()
-	tbl := newTable(t)
+	proxy := dynamotest.NewFaultProxy(t)
+	tbl := dynamotest.Store(t, dynamotest.Client(t, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(proxy.URL) }), nil)
+	const racers = 6
 	for round := range 3 {
 		k, v0 := mustKey(t, tbl, "racer")
 		p := mustPlan(t, tbl, "prod")
 		tbl.Assign(ctx, p.ID, k.ID)
-		const racers = 6
+		var arrived atomic.Int64
+		release := make(chan struct{})
+		proxy.SetRule(func(c dynamotest.Call) dynamotest.Fault {
+			if c.Op != "TransactWriteItems" {
+				return dynamotest.Pass
+			}
+			switch n := arrived.Add(1); {
+			case n == racers:
+				close(release)
+			case n < racers:
+				select {
+				case <-release:
+				case <-time.After(30 * time.Second): // a racer failed before writing; the test says so
+				}
+			}
+			return dynamotest.Pass
+		})
 		values := make([]string, racers)
 		errs := make([]error, racers)
 		var wg sync.WaitGroup
@@ -130,6 +150,7 @@ func TestRacingRotationsOneWins(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+		proxy.SetRule(nil)
 		var winners []string
 		for i, err := range errs {
 			switch {
