@@ -75,7 +75,8 @@ func (t *Table) VerifyPlan(ctx context.Context, planID string) ([]string, error)
 }
 
 // VerifyKey checks a key's side, and describes each disagreement: its
-// value's hash and catalog entry point to it; it counts its plans right;
+// value's hash (and its previous value's, after a rotation) and catalog
+// entry point to it; it counts its plans right;
 // every plan it is in lists it, and its meter items there carry its
 // version (none frozen); every stage claim it holds names a plan that has
 // the stage and the key. A key that is gone must have left nothing.
@@ -108,6 +109,11 @@ func (t *Table) VerifyKey(ctx context.Context, keyID string) ([]string, error) {
 	}
 	if id, err := t.KeyIDByHash(ctx, k.Hash); id != keyID {
 		problem("key %s: its value's hash points to %q (%v)", keyID, id, err)
+	}
+	if k.PreviousHash != "" {
+		if id, err := t.KeyIDByHash(ctx, k.PreviousHash); id != keyID {
+			problem("key %s: its previous value's hash points to %q (%v)", keyID, id, err)
+		}
 	}
 	catalog, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.Name, Key: itemKey(pkCatalog, catalogKey+keyID), ConsistentRead: aws.Bool(true)})
 	if err != nil {
