@@ -163,3 +163,41 @@ func TestBothValuesShareOneQuota(t *testing.T) {
 		t.Fatalf("admitted %d + %d without an error, want exactly the quota of %d between them", old, cur, quota)
 	}
 }
+
+// With JWT callers, rotation concerns values only: a caller found by its
+// token's identity is unaffected, one that must also send the key
+// (jwt-and-key) must send a current value. Expiry stops them all.
+func TestLifecycleWithJWTCallers(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	iss := f.issuer()
+	keyID, old := f.newKeyWith(f.newPlan(plans.Plan{}), "alice")
+	alice := token(t, iss, map[string]any{"sub": "alice"})
+	byIdentity := f.authorizer(patient, jwtMode(authorizer.AuthJWT, iss))
+	both := f.authorizer(patient, jwtMode(authorizer.AuthJWTAndKey, iss))
+
+	v1, _ := keys.Generate()
+	if _, err := f.tbl.RotateKey(ctx, keyID, store.Rotation{Hash: keys.Hash(v1), Grace: 0}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		a      *authorizer.Authorizer
+		value  string
+		reason string
+	}{
+		{byIdentity, "", authorizer.ReasonOK},
+		{both, old, authorizer.ReasonRotatedKey},
+		{both, v1, authorizer.ReasonOK},
+	} {
+		c.a.Authorize(ctx, withToken(c.value, alice))
+		if got := f.lastReason(); got != c.reason {
+			t.Errorf("value %.8s… with alice's token: %s, want %s", c.value, got, c.reason)
+		}
+	}
+	past := noon.Add(-time.Hour)
+	f.setExpiry(keyID, &past)
+	byIdentity.Authorize(ctx, withToken("", alice))
+	if got := f.lastReason(); got != authorizer.ReasonExpiredKey {
+		t.Errorf("an expired key's identity: %s, want %s", got, authorizer.ReasonExpiredKey)
+	}
+}
