@@ -47,7 +47,7 @@ func rotateApiKey(ctx context.Context, s *Service, in *rotateApiKeyInput) (any, 
 	}
 	k, err := s.Store.RotateKey(ctx, in.APIKey, r)
 	if err != nil {
-		return nil, err
+		return nil, unsafeToRepeat(err, in)
 	}
 	out := apiKey(k)
 	out.Value = value
@@ -63,6 +63,22 @@ func keyValue(own *string) (string, error) {
 		return "", badRequest("value: %v; leave value out to have Tollgate generate one", err)
 	}
 	return *own, nil
+}
+
+// unsafeToRepeat amends the advice of a failure that may have left the
+// rotation applied. Every other operation is safe to send again, and so is
+// a rotation to an own value or with a clientToken; but a generated value
+// without one cannot be told from a new rotation, which would end the
+// grace period of the value this one replaced.
+func unsafeToRepeat(err error, in *rotateApiKeyInput) error {
+	e := apiError(err)
+	if (e.Type == ServiceUnavailable || e.Type == TooManyRequests) && in.ClientToken == "" && in.Value == nil {
+		e.Message = "Tollgate could not complete the rotation because DynamoDB failed, throttled or did not answer, and it may have been applied " +
+			"with its answer lost: GetApiKey shows whether previousValueExpiresAt is this rotation's. Sending the same request again " +
+			"rotates again, which ends the grace period of the value this rotation replaced; pass a clientToken to make a rotation " +
+			"safe to repeat: " + err.Error()
+	}
+	return e
 }
 
 // parseExpiry reads an expiresAt: an RFC 3339 time, or "" for none. It is

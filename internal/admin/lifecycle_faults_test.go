@@ -1,8 +1,11 @@
 package admin_test
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/tollgate-dev/tollgate/internal/admin"
+	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 	"github.com/tollgate-dev/tollgate/internal/store"
 )
 
@@ -58,4 +61,25 @@ func init() {
 			}
 		}},
 	)
+}
+
+// A rotation that fails with a generated value and no clientToken says
+// that sending it again is a second rotation; with a clientToken the
+// usual advice, to send the same request again, holds.
+func TestRotationFailureSaysWhetherToRepeat(t *testing.T) {
+	f := setupFaults(t)
+	key := f.newKey("")
+	f.proxy.SetRule(func(c dynamotest.Call) dynamotest.Fault {
+		if c.Op == "TransactWriteItems" {
+			return dynamotest.ErrorBefore
+		}
+		return dynamotest.Pass
+	})
+	e := f.fails("keys", obj{"action": "RotateApiKey", "apiKey": key, "gracePeriod": 60}, admin.ServiceUnavailable, "rotates again", "clientToken")
+	t.Log(e.Message)
+	e = f.fails("keys", obj{"action": "RotateApiKey", "apiKey": key, "gracePeriod": 60, "clientToken": "t"}, admin.ServiceUnavailable, "send the same request again")
+	if strings.Contains(e.Message, "rotates again") {
+		t.Fatalf("with a clientToken: %s", e.Message)
+	}
+	f.proxy.SetRule(nil)
 }
