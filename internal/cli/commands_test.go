@@ -282,6 +282,10 @@ func TestPaging(t *testing.T) {
 	}
 }
 
+// pending are actions the admin functions serve (issue 13) that tollgate
+// has no subcommand for yet; each then needs its table entry.
+var pending = []string{"RotateApiKey", "TagResource", "UntagResource", "GetTags"}
+
 // TestTheTableMatchesTheService checks the command table against the
 // admin functions: each operation's members are those its function takes,
 // and every action they serve has a subcommand.
@@ -311,8 +315,6 @@ func TestTheTableMatchesTheService(t *testing.T) {
 			t.Errorf("%s: the table has %v, the %s function takes %v", op.Name, ours, op.Function, served)
 		}
 	}
-	// Issue 13 adds these; each then needs its table entry.
-	pending := []string{"RotateApiKey", "TagResource", "UntagResource", "GetTags"}
 	for fn, h := range handlers {
 		for _, action := range h.Actions() {
 			if operation(kebab(action)) != nil {

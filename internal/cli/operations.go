@@ -25,6 +25,7 @@ var operations = []Operation{
 		{Name: "customerId", Shape: str, Doc: "An AWS Marketplace customer id, or any id of yours."},
 		tags,
 		{Name: "identities", Shape: listOf(str), Doc: "JWT callers' identities (claim values) this key meters: id1 id2 (a Tollgate extension)."},
+		{Name: "expiresAt", Shape: str, Doc: "When the key stops working, RFC 3339: 2027-01-01T00:00:00Z (a Tollgate extension)."},
 	}},
 	{Name: "GetApiKey", Function: "keys", Doc: "Describe an API key (never its value).", Input: []Member{
 		apiKeyID,
