@@ -75,14 +75,14 @@ func checkReservedTags(kind string, tags map[string]string) *Error {
 		}
 		switch {
 		case kind == kindKeys:
-			return badRequest("tag %q: tags starting with %s are reserved, and API keys take none (%s and %s are usage plans' tags)", k, reservedPrefix, plans.EnforceTag, plans.ShardTag)
+			return badRequest("tag %q: tags starting with %s are reserved, and API keys take none (%s, %s and %s are usage plans' tags)", k, reservedPrefix, plans.EnforceTag, plans.ShardTag, plans.AlertTag)
 		case k == plans.EnforceTag:
 			if !plans.ValidEnforce(v) {
 				return badRequest("tag %s must be %s (requests over a limit are allowed, and reported) or %s (they are refused), not %q", k, plans.Shadow, plans.Enforce, v)
 			}
-		case k == plans.ShardTag: // plans.Shards checks it
+		case k == plans.ShardTag, k == plans.AlertTag: // checkPlan checks them
 		default:
-			return badRequest("tag %q: tags starting with %s are reserved; usage plans take %s (%s or %s) and %s", k, reservedPrefix, plans.EnforceTag, plans.Shadow, plans.Enforce, plans.ShardTag)
+			return badRequest("tag %q: tags starting with %s are reserved; usage plans take %s (%s or %s), %s and %s", k, reservedPrefix, plans.EnforceTag, plans.Shadow, plans.Enforce, plans.ShardTag, plans.AlertTag)
 		}
 	}
 	return nil

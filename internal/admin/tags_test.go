@@ -83,6 +83,10 @@ func TestPlanTags(t *testing.T) {
 	f.fails("plans", obj{"action": "UntagResource", "resourceArn": planARN(sharded), "tagKeys": []string{"tollgate:shards"}}, admin.BadRequest, "cannot change")
 	f.fails("plans", obj{"action": "TagResource", "resourceArn": arn, "tags": obj{"tollgate:shards": "2"}}, admin.BadRequest, "cannot change", "1 meter item")
 
+	// tollgate:alerts is the notifier's: its thresholds are checked.
+	f.ok("plans", obj{"action": "TagResource", "resourceArn": arn, "tags": obj{"tollgate:alerts": "50/80/100"}})
+	f.fails("plans", obj{"action": "TagResource", "resourceArn": arn, "tags": obj{"tollgate:alerts": "80/120"}}, admin.BadRequest, "tollgate:alerts", "1 to 100")
+
 	for _, bad := range []obj{
 		{"tollgate:enforce": "maybe"},
 		{"tollgate:enforce": "Shadow"},
