@@ -15,6 +15,11 @@
 // Every denial rests on the item as DynamoDB returned it, or on an earlier
 // sight of it: TATs and counters only grow, so an old sight is a lower
 // bound of the truth.
+//
+// Every write also carries an id into the instance's own slot on the item,
+// so that a write DynamoDB applied but whose answer was lost is recognised
+// when it comes back, and a write the decision gave up on is reconciled
+// when it lands late: see late.go.
 package meter
 
 import (
@@ -26,6 +31,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,6 +64,26 @@ type Meter struct {
 	OnCompactError func(error)
 	// Rand returns a number in [0, 1) for herd damping; math/rand/v2's if nil.
 	Rand func() float64
+	// Tag draws the instance's tag, which names its write slot on meter
+	// items (see late.go): 4 characters of [0-9A-Za-z]. Random if nil.
+	Tag func() string
+	// FailOpen says that the caller admits a request whose write failed
+	// (FAIL_MODE=open). If such a write lands it counts an admitted
+	// request, rightly, so the meter does not remember it to reconcile.
+	FailOpen bool
+	// PruneAge is the age (by their ids) past which slots of other
+	// instances may be pruned; the meter gives up reconciling a write
+	// after half of it. Zero is DefaultPruneAge. It must be far above
+	// the longest a write can take to land.
+	PruneAge time.Duration
+
+	// A Meter makes one decision at a time, as a Lambda instance does: its
+	// write ids must grow from one decision to the next.
+	mu      sync.Mutex
+	tag     string
+	lastID  int64
+	pending []*lateWrite
+	late    LateWrites
 }
 
 // Herd damping. When a key is flooded far above its limit, every instance
@@ -257,18 +283,33 @@ type item struct {
 	cap       int64 // the cap on used last seen, if capAttr is the quota's
 	capAttr   string
 	seen      int64   // µs when DynamoDB last showed the item
+	full      int64   // µs when DynamoDB last showed all of it
+	pruned    int64   // µs when this instance last pruned its slots
 	day       string  // the UTC day this instance last looked for old days
 	odds      float64 // herd damping: chance of trying, at oddsAt; 0 means 1
 	oddsAt    int64
 	inputs    [3]prepared // by bucket variant: none, idle, active
 }
 
-// Take decides one request.
+// Take decides one request. Decisions of one Meter wait for each other.
 func (m *Meter) Take(ctx context.Context, req *Request, st *State) (Result, error) {
-	if len(st.items) == 1 {
-		return m.take(ctx, req, st.items[0])
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.pending) > 0 {
+		m.expire(req.Now)
 	}
-	return m.takeSharded(ctx, req, st)
+	var res Result
+	var err error
+	if len(st.items) == 1 {
+		res, err = m.take(ctx, req, st.items[0])
+	} else {
+		res, err = m.takeSharded(ctx, req, st)
+	}
+	if err == nil && len(m.pending) > 0 {
+		// Writes this instance gave up on elsewhere: one a decision.
+		res.Calls += m.reconcileSome(ctx, 1)
+	}
+	return res, err
 }
 
 // take decides one request on one meter item.
@@ -304,41 +345,63 @@ func (m *Meter) take(ctx context.Context, req *Request, st *item) (Result, error
 		active = (ok && tat > now || odds < 1) && b.Tau > 0
 		expected = ok && tat <= now+b.Tau
 	}
+	base := 0 // calls before the decision's own write
+	if e := m.pendingFor(st); e != nil {
+		// A write this instance gave up on may still land here: settle it
+		// first, or its slot would no longer tell.
+		c, err := m.reconcile(ctx, e)
+		if err != nil {
+			return Result{Calls: c}, err
+		}
+		base = c
+	}
+	id := m.nextID(now)
 	day := Day(now)
 	compact := st.day != day
-	for calls := 1; calls <= 3; calls++ {
-		out, err := m.DB.UpdateItem(ctx, m.input(req, st, day, active, compact))
+	all := compact || now-st.full >= m.pruneAge().Microseconds()
+	slot := store.SlotAttr(m.instanceTag())
+	tries := 3
+	for calls := 1; calls <= tries; calls++ {
+		out, err := m.DB.UpdateItem(ctx, m.input(req, st, id, day, active, all))
 		if err == nil {
-			res := st.admitted(req, out.Attributes)
-			res.Calls = calls
-			if odds < 1 {
-				st.odds, st.oddsAt = odds*winGain, now
-				if st.odds >= 1 {
-					st.odds = 0
-				}
-			}
-			if compact {
-				st.day = day
-				res.Calls += m.compact(ctx, st, now, out.Attributes)
-			}
-			return res, nil
+			return m.admit(ctx, req, st, out.Attributes, base+calls, odds, compact, all), nil
 		}
 		var failed *types.ConditionalCheckFailedException
 		if !errors.As(err, &failed) {
-			return Result{Calls: calls}, fmt.Errorf("update meter %s %s: %w", st.pk, st.planID, err)
+			// It may have landed, or land yet.
+			m.remember(st, req, id, day)
+			return Result{Calls: base + calls}, fmt.Errorf("update meter %s %s: %w", st.pk, st.planID, err)
 		}
 		old := failed.Item
+		if w, ok := store.Int(old, slot); ok && w >= id {
+			if w == id {
+				// An earlier copy of this very write was applied: an SDK
+				// retry of it, after its answer was lost. Admitted; the
+				// item shows it, and maybe others' writes since.
+				return m.admit(ctx, req, st, old, base+calls, odds, compact, true), nil
+			}
+			if tries > 3 {
+				return Result{Calls: base + calls}, fmt.Errorf("update meter %s %s: two tags drawn were both in use", st.pk, st.planID)
+			}
+			// Another instance drew the same tag: draw another.
+			m.drawTag()
+			slot = store.SlotAttr(m.tag)
+			tries++
+			continue
+		}
+		st.full = now
+		base += m.prune(ctx, st, now, old)
 		kv, ok := store.Int(old, store.AttrKeyVersion)
 		if ok && kv < 0 {
 			// Frozen while an admin change caps a sharded key's shards, for
 			// the few milliseconds that takes: deny, and remember nothing.
-			return Result{Outcome: Throttled, RetryAfter: frozenRetry, NextToken: frozenRetry, Calls: calls}, nil
+			return Result{Outcome: Throttled, RetryAfter: frozenRetry, NextToken: frozenRetry, Calls: base + calls}, nil
 		}
 		if !ok || kv != req.KeyVersion {
-			return Result{Outcome: Stale, Stale: KeyChanged, Calls: calls}, nil
+			return Result{Outcome: Stale, Stale: KeyChanged, Calls: base + calls}, nil
 		}
 		if pv, _ := store.Int(old, store.AttrPlanVersion); pv > req.PlanVersion {
-			return Result{Outcome: Stale, Stale: PlanChanged, Calls: calls}, nil
+			return Result{Outcome: Stale, Stale: PlanChanged, Calls: base + calls}, nil
 		}
 		st.seen = now
 		var used int64
@@ -346,11 +409,11 @@ func (m *Meter) take(ctx context.Context, req *Request, st *item) (Result, error
 			used, _ = store.Int(old, q.Attr)
 			st.quotaAttr, st.used = q.Attr, used
 			if used >= q.Limit {
-				return m.denyQuota(req, used, calls), nil
+				return m.denyQuota(req, used, base+calls), nil
 			}
 			if c, ok := store.Int(old, q.Cap); ok && q.Cap != "" && used >= c {
 				st.capAttr, st.cap = q.Cap, c
-				return m.denyQuota(req, used, calls), nil
+				return m.denyQuota(req, used, base+calls), nil
 			}
 		}
 		if b != nil {
@@ -363,13 +426,36 @@ func (m *Meter) take(ctx context.Context, req *Request, st *item) (Result, error
 					// Another instance took the token this one saw due.
 					st.odds, st.oddsAt = max(minOdds, odds/2), now
 				}
-				return deny(b, tat, now, used, calls), nil
+				return deny(b, tat, now, used, base+calls), nil
 			}
 			expected = ok // and, as just read, a token is due
 			active = ok && tat > now && b.Tau > 0
 		}
 	}
-	return Result{Calls: 3}, fmt.Errorf("update meter %s %s: condition failed three times without a reason to deny", st.pk, st.planID)
+	return Result{Calls: base + tries}, fmt.Errorf("update meter %s %s: condition failed three times without a reason to deny", st.pk, st.planID)
+}
+
+// admit is an admission, with attrs what DynamoDB returned of the item:
+// the updated attributes, or all of them when whole is set. It does the
+// item's housekeeping, if due, and counts its calls.
+func (m *Meter) admit(ctx context.Context, req *Request, st *item, attrs map[string]types.AttributeValue, calls int, odds float64, compact, whole bool) Result {
+	res := st.admitted(req, attrs)
+	res.Calls = calls
+	if odds < 1 {
+		st.odds, st.oddsAt = odds*winGain, req.Now
+		if st.odds >= 1 {
+			st.odds = 0
+		}
+	}
+	if whole {
+		st.full = req.Now
+		res.Calls += m.prune(ctx, st, req.Now, attrs)
+	}
+	if compact {
+		st.day = Day(req.Now)
+		res.Calls += m.compact(ctx, st, req.Now, attrs)
+	}
+	return res
 }
 
 // deny is a throttle denial of a bucket whose TAT is tat: it admits again,
@@ -418,14 +504,15 @@ func (st *item) admitted(req *Request, attrs map[string]types.AttributeValue) Re
 }
 
 // Condition and update expressions. The variants differ only in how the
-// bucket is tested and moved; the quota and day counters ride along.
+// bucket is tested and moved; the quota and day counters ride along, and
+// so does the write's id, into the instance's slot (see late.go).
 const (
-	condGuard   = "kv = :kv AND pv <= :pv"
+	condGuard   = "kv = :kv AND pv <= :pv AND (attribute_not_exists(#w) OR #w < :id)"
 	condIdle    = " AND (attribute_not_exists(#b) OR #b <= :bmax)"
 	condActive  = " AND #b > :now AND #b <= :bmax"
 	condQuota   = " AND (attribute_not_exists(#q) OR #q < :qlim)"
 	condCap     = " AND (attribute_not_exists(#c) OR #q < #c)"
-	setGuard    = "SET pv = :pv"
+	setGuard    = "SET pv = :pv, #w = :id, lw = :tag"
 	setIdle     = ", #b = :bnew"
 	setActive   = ", #b = #b + :t"
 	setQuota    = ", #e = :rem - if_not_exists(#q, :zero)"
@@ -450,7 +537,7 @@ var expressions = func() (e [3][3][2]string) {
 // item keeps one input per bucket variant and only rebuilds it when the
 // request's limits, versions or day change. The SDK is done with an input
 // when UpdateItem returns, and an item serves one decision at a time.
-func (m *Meter) input(req *Request, st *item, day string, active, all bool) *dynamodb.UpdateItemInput {
+func (m *Meter) input(req *Request, st *item, id int64, day string, active, all bool) *dynamodb.UpdateItemInput {
 	bucket := 0
 	if b := req.Bucket; b != nil {
 		bucket = 1
@@ -458,7 +545,7 @@ func (m *Meter) input(req *Request, st *item, day string, active, all bool) *dyn
 			bucket = 2
 		}
 	}
-	sig := inputSig{day: day, kv: req.KeyVersion, pv: req.PlanVersion, all: all}
+	sig := inputSig{day: day, kv: req.KeyVersion, pv: req.PlanVersion, all: all, tag: m.tag}
 	if req.Bucket != nil {
 		sig.bucket = *req.Bucket
 	}
@@ -469,6 +556,7 @@ func (m *Meter) input(req *Request, st *item, day string, active, all bool) *dyn
 	if p.in == nil || p.sig != sig {
 		p.sig, p.in = sig, m.newInput(req, st, day, bucket, all)
 		p.now, p.bmax, p.bnew = nil, nil, nil
+		p.id = moving(p.in, ":id")
 		switch bucket {
 		case 1:
 			p.bmax, p.bnew = moving(p.in, ":bmax"), moving(p.in, ":bnew")
@@ -476,6 +564,7 @@ func (m *Meter) input(req *Request, st *item, day string, active, all bool) *dyn
 			p.now, p.bmax = moving(p.in, ":now"), moving(p.in, ":bmax")
 		}
 	}
+	p.id.Value = strconv.FormatInt(id, 10)
 	switch b, now := req.Bucket, req.Now; bucket {
 	case 1:
 		p.bmax.Value = strconv.FormatInt(now+min(b.Tau, 0), 10)
@@ -489,9 +578,9 @@ func (m *Meter) input(req *Request, st *item, day string, active, all bool) *dyn
 
 // prepared is an item's input for one bucket variant.
 type prepared struct {
-	sig             inputSig
-	in              *dynamodb.UpdateItemInput
-	now, bmax, bnew *types.AttributeValueMemberN // the values that move with now
+	sig                 inputSig
+	in                  *dynamodb.UpdateItemInput
+	now, bmax, bnew, id *types.AttributeValueMemberN // the values that move with each decision
 }
 
 // inputSig is what an input depends on, besides now.
@@ -501,6 +590,7 @@ type inputSig struct {
 	day    string
 	kv, pv int64
 	all    bool
+	tag    string
 }
 
 // moving puts a number in the input's values for input to set each time.
@@ -511,9 +601,9 @@ func moving(in *dynamodb.UpdateItemInput, name string) *types.AttributeValueMemb
 }
 
 func (m *Meter) newInput(req *Request, st *item, day string, bucket int, all bool) *dynamodb.UpdateItemInput {
-	names := map[string]string{"#d": store.PrefixDay + day}
+	names := map[string]string{"#d": store.PrefixDay + day, "#w": store.SlotAttr(m.tag)}
 	values := map[string]types.AttributeValue{
-		":kv": store.N(req.KeyVersion), ":pv": store.N(req.PlanVersion), ":one": store.N(1),
+		":kv": store.N(req.KeyVersion), ":pv": store.N(req.PlanVersion), ":one": store.N(1), ":tag": store.S(m.tag),
 	}
 	if b := req.Bucket; b != nil {
 		names["#b"] = b.Attr

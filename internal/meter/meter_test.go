@@ -446,9 +446,15 @@ func TestTwoCallsAtWorst(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// An instance of its own: a Meter makes one decision at a time.
+			m := &meter.Meter{DB: f.m.DB, Table: f.m.Table}
 			st := f.state()
 			for range 50 {
-				res := f.take(t, st, time.Now().UnixMicro(), &b, nil)
+				res, err := m.Take(context.Background(), &meter.Request{Now: time.Now().UnixMicro(), KeyVersion: f.kv, PlanVersion: f.pv, Bucket: &b}, st)
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				mu.Lock()
 				hist[res.Calls]++
 				mu.Unlock()

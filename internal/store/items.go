@@ -68,6 +68,19 @@ import (
 //	              after it (limit - remaining), the same on every shard.
 //	              It re-arms the period's quota alerts (see alerts.go);
 //	              nothing else ever moves it
+//	w<tag>        a write slot: the id of the latest write by the authorizer
+//	              instance whose tag (4 characters of [0-9A-Za-z]) it names,
+//	              so that the instance recognises its own write when it comes
+//	              back (an SDK retry, a late copy); see package meter
+//	lw            the tag of the instance that made the latest admission
+//
+// No other name starts with "w" (the others are pk sk ns kv pv tat r q c d
+// e ut x exp), so a name is a slot iff IsSlot says so. A slot takes 13 bytes
+// (5 of name, 8 of a 13-digit number), lw 6. Instances prune the slots of
+// others older than the meter's prune age (a minute) once an item holds 8
+// of them, so an item holds about one slot for each instance that wrote it
+// in the last two minutes, plus at most 8: up to about 50 such instances
+// keep it under 1 KB.
 //
 // A quota alert marker records that the notifier put (or is putting, or
 // chose not to put) the event for one threshold of one key, plan, period
@@ -97,6 +110,8 @@ const (
 	PrefixRemaining = "e"
 	PrefixCap       = "c"
 	PrefixArm       = "x"
+	PrefixSlot      = "w"
+	AttrLastWriter  = "lw"
 
 	attrPlan       = "plan" // on a stage claim: the plan that holds the stage
 	attrUsageToken = "ut"   // on a meter item: the last extension's change token
@@ -165,3 +180,20 @@ func RouteAttr(stage, throttleKey string) string {
 func hashPK(hash string) string   { return PartitionHash + hash }
 func planPK(planID string) string { return PartitionPlan + planID }
 func claimSK(stage string) string { return skClaim + stage }
+
+// SlotAttr names the write slot of an authorizer instance's tag.
+func SlotAttr(tag string) string { return PrefixSlot + tag }
+
+// IsSlot reports whether an attribute name is a write slot: "w" and four
+// characters of [0-9A-Za-z].
+func IsSlot(name string) bool {
+	if len(name) != len(PrefixSlot)+4 || name[:len(PrefixSlot)] != PrefixSlot {
+		return false
+	}
+	for _, c := range name[len(PrefixSlot):] {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return false
+		}
+	}
+	return true
+}
