@@ -95,7 +95,7 @@ func New(cfg Config, db store.API, clock func() time.Time, log *slog.Logger) *Au
 	a := &Authorizer{
 		cfg:     cfg,
 		dir:     &store.Table{DB: db, Name: cfg.Table, Now: clock},
-		meter:   &meter.Meter{DB: db, Table: cfg.Table, DenyTTL: cfg.DenyTTL, Retention: cfg.Retention},
+		meter:   &meter.Meter{DB: db, Table: cfg.Table, DenyTTL: cfg.DenyTTL, Retention: cfg.Retention, FailOpen: cfg.FailOpen},
 		clock:   clock,
 		log:     log,
 		cache:   newCache(cfg.CacheSize),
@@ -108,8 +108,10 @@ func New(cfg Config, db store.API, clock func() time.Time, log *slog.Logger) *Au
 			a.claimKeys = append(a.claimKeys, ratelimit.ClaimKey(c))
 		}
 	}
+	// Write slots outlive by far any write of a decision that may still land.
+	a.meter.PruneAge = max(meter.DefaultPruneAge, 60*cfg.Deadline)
 	a.meter.OnCompactError = func(err error) {
-		a.log.Warn("usage housekeeping failed; it is retried on the next day's first request", "error", err.Error())
+		a.log.Warn("meter housekeeping failed; it is tried again later", "error", err.Error())
 	}
 	return a
 }
@@ -160,6 +162,7 @@ func (a *Authorizer) run(ctx context.Context, req *request) decision {
 
 	a.mu.Lock()
 	d := a.decide(ctx, req)
+	d.late = a.meter.DrainLateWrites()
 	a.mu.Unlock()
 
 	a.logDecision(ctx, at, req, &d, stats, time.Since(start))
@@ -180,6 +183,7 @@ type decision struct {
 	limitedBy  string // "throttle" or "quota" when ON_LIMIT=pass or shadow let it through
 	shadow     bool   // over a limit of a plan in shadow: allowed, and only reported
 	failedOpen bool
+	late       meter.LateWrites // what became of earlier decisions' lost writes
 }
 
 func (a *Authorizer) decide(ctx context.Context, r *request) decision {

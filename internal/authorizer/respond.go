@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tollgate-dev/tollgate/internal/decisionlog"
+	"github.com/tollgate-dev/tollgate/internal/meter"
 	"github.com/tollgate-dev/tollgate/ratelimit"
 )
 
@@ -218,6 +219,15 @@ func (a *Authorizer) logDecision(ctx context.Context, at time.Time, r *request, 
 		counts[0] = decisionlog.Count{Name: pick(d.shadow, MetricShadowQuotaExceeded, MetricQuotaExceeded), N: 1}
 		rec.Counts = counts[:1]
 	}
+	if l := d.late; l != (meter.LateWrites{}) {
+		// The rare decisions that remembered or settled lost meter writes.
+		for _, c := range [...]decisionlog.Count{{Name: MetricLateWritesPending, N: int64(l.Pending)}, {Name: MetricLateWritesRefunded, N: int64(l.Refunded)},
+			{Name: MetricLateWritesFenced, N: int64(l.Fenced)}, {Name: MetricLateWritesUnreconciled, N: int64(l.Unreconciled)}} {
+			if c.N > 0 {
+				rec.Counts = append(rec.Counts, c)
+			}
+		}
+	}
 	if a.cfg.LogAllDecisions || rec.Kind != decisionlog.Counted {
 		if a.tokens != nil {
 			method := "key"
@@ -248,7 +258,8 @@ func newDecisionLog(cfg Config, log *slog.Logger) *decisionlog.Logger {
 		Namespace: cfg.MetricsNamespace,
 		Interval:  cfg.MetricsInterval,
 		All:       cfg.LogAllDecisions,
-		Counts:    []string{MetricThrottled, MetricQuotaExceeded, MetricShadowThrottled, MetricShadowQuotaExceeded},
+		Counts: []string{MetricThrottled, MetricQuotaExceeded, MetricShadowThrottled, MetricShadowQuotaExceeded,
+			MetricLateWritesPending, MetricLateWritesRefunded, MetricLateWritesFenced, MetricLateWritesUnreconciled},
 	}, log)
 }
 
@@ -259,12 +270,19 @@ func (a *Authorizer) Flush(ctx context.Context) { a.dlog.Flush(ctx) }
 // The counts beside Decisions, by outcome and reason and by usage plan.
 // Throttled and QuotaExceeded count what an enforced limit refused (or,
 // with ON_LIMIT=pass, passed on to be refused); the Shadow ones what a
-// plan in shadow let through.
+// plan in shadow let through. The LateWrites counts are what became of
+// meter writes whose answer was lost (see package meter): remembered for
+// reconciling, refunded, fenced, or given up on (each of which may have
+// counted a denied request).
 const (
-	MetricThrottled           = "Throttled"
-	MetricQuotaExceeded       = "QuotaExceeded"
-	MetricShadowThrottled     = "ShadowThrottled"
-	MetricShadowQuotaExceeded = "ShadowQuotaExceeded"
+	MetricThrottled              = "Throttled"
+	MetricQuotaExceeded          = "QuotaExceeded"
+	MetricShadowThrottled        = "ShadowThrottled"
+	MetricShadowQuotaExceeded    = "ShadowQuotaExceeded"
+	MetricLateWritesPending      = "LateWritesPending"
+	MetricLateWritesRefunded     = "LateWritesRefunded"
+	MetricLateWritesFenced       = "LateWritesFenced"
+	MetricLateWritesUnreconciled = "LateWritesUnreconciled"
 )
 
 func pick(cond bool, yes, no string) string {

@@ -277,15 +277,15 @@ func (m *Meter) reconcile(ctx context.Context, e *lateWrite) (int, error) {
 		}
 		w, ok := store.Int(failed.Item, slot)
 		switch {
+		case ok && w == f:
+			// This very write was applied, and sent again (an SDK retry).
+			m.settle(e, kind)
+			return calls, nil
 		case ok && w > e.id:
 			// An earlier reconciling write of ours landed; or another
 			// instance with this tag wrote, and nothing can be known.
-			k, ours := e.sent[w]
-			if !ours {
-				m.settle(e, 0)
-				return calls, nil
-			}
-			m.settle(e, k)
+			k := e.sent[w]
+			m.settle(e, k) // 0 if not ours: given up
 			return calls, nil
 		case ok && w == e.id:
 			// It landed (after all, if a fence just failed). Was anyone

@@ -383,6 +383,15 @@ func TestReconcile(t *testing.T) {
 		}
 		want(t, s, meter.LateWrites{Pending: 1, Refunded: 1}, t0+b.T, 1)
 	})
+	t.Run("a refund applied and sent again by the SDK: given back once", func(t *testing.T) {
+		s := start(t)
+		s.f.land(t, s.write)
+		s.db.then(retried(func() {}))
+		if err := s.a.Reconcile(context.Background(), t0+2); err != nil {
+			t.Fatal(err)
+		}
+		want(t, s, meter.LateWrites{Pending: 1, Refunded: 1}, t0+b.T, 1)
+	})
 	t.Run("too old to reconcile: given up and counted", func(t *testing.T) {
 		s := start(t)
 		s.f.land(t, s.write)
