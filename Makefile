@@ -59,7 +59,7 @@ bench: deps $(TOOLS)/dynamolocal ## Run the benchmarks (5 to 10 minutes) and pri
 		set -eo pipefail; \
 		$(GO) test -run "^$$" -bench "^BenchmarkDecisionCPU(JWT)?$$" -benchtime=2s ./internal/authorizer; \
 		$(GO) test -run "^$$" -bench "^BenchmarkDecisions$$" -benchtime=2s -timeout 30m ./internal/authorizer; \
-		$(GO) test -run "^$$" -bench "^Benchmark(Flood|HotKey)$$" -benchtime=1x ./internal/authorizer; \
+		$(GO) test -run "^$$" -bench "^Benchmark(Flood|KeepTheRate|HotKey)$$" -benchtime=1x ./internal/authorizer; \
 		$(GO) test -run "^$$" -bench "^BenchmarkLogBytes$$" -benchtime=1x ./internal/authorizer; \
 		$(GO) test -run "^$$" -bench "^BenchmarkLambdaCost$$" -benchtime=1x ./functions/authorizer; \
 		$(GO) test -run "^$$" -bench "^BenchmarkColdStart$$" -benchtime=5x ./internal/lambdatest' \

@@ -294,6 +294,25 @@ func BenchmarkFlood(b *testing.B) {
 	}
 }
 
+// BenchmarkKeepTheRate is TestConcurrentInstancesKeepTheRate's hammer,
+// reported: 40 instances spend a key's quota of 300 at 100/s with a burst
+// of 20, which takes 2.8 s at the rate.
+func BenchmarkKeepTheRate(b *testing.B) {
+	for b.Loop() {
+		f := setup(b)
+		f.clock.Set(time.Now())
+		_, value, _ := f.keyInPlan(ratePlan)
+		start := time.Now()
+		h := hammer(b, f, value, func(int64) bool { return time.Since(start) > 4*time.Second })
+		took := spent(h.admitted)
+		b.ReportMetric(float64(len(h.admitted)), "admitted")
+		b.ReportMetric(took.Seconds(), "s-to-spend")
+		b.ReportMetric(float64(len(h.admitted)-rateBurst)/took.Seconds()/rateLimit, "of-the-rate")
+		b.ReportMetric(float64(h.errors), "errors")
+		b.ReportMetric(0, "ns/op")
+	}
+}
+
 // BenchmarkHotKey offers a key allowed 2,000/s as much as DynamoDB Local
 // serves, on one meter item and spread over the shards its plan gets by
 // default.
