@@ -307,3 +307,63 @@ func TestMeteringUnderFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestDynamoDBDownThenBack: DynamoDB refusing connections, not answering,
+// or applying every write a second after a 300ms deadline. Every decision
+// is denied within its deadline; the same instances admit again as soon
+// as DynamoDB is back; and the writes that landed late count nothing.
+func TestDynamoDBDownThenBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out deadlines")
+	}
+	for _, c := range []struct {
+		fault     dynamotest.Fault
+		op        string // the operations it meets; "" for all
+		decisions int
+	}{
+		{dynamotest.Refuse, "", 48},
+		{dynamotest.Hang, "", 48},
+		{dynamotest.Late, "UpdateItem", 96},
+	} {
+		t.Run(c.fault.String(), func(t *testing.T) {
+			const deadline = 300 * time.Millisecond
+			r := newFaultRun(t, 8, func(cfg *authorizer.Config) { cfg.Deadline = deadline })
+			r.proxy.Delay = time.Second
+			keyID, value, planID := r.f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 150, Period: plans.Day}})
+			// admitOnce has each instance decide until it admits one request,
+			// and returns how many decisions that took in all. (On a busy
+			// machine a decision may miss its deadline, faults or not.)
+			admitOnce := func() (decisions int) {
+				for i, a := range r.instances {
+					for n := 1; ; n++ {
+						if a.Authorize(context.Background(), request(value)).IsAuthorized {
+							decisions += n
+							break
+						}
+						if n == 10 {
+							t.Fatalf("instance %d: denied 10 times without a fault", i)
+						}
+					}
+				}
+				return decisions
+			}
+			// Warm: each instance has the key and plan in its cache.
+			admitOnce()
+			r.proxy.SetRule(dynamotest.Sometimes(c.op, 1, c.fault, rand.Float64))
+			tl := r.drive(t, map[string]int{value: c.decisions}, 16)[value]
+			if tl.errors != c.decisions || tl.slowest > deadline+time.Second {
+				t.Errorf("%d decisions: %d errors, the slowest %s; want every one denied within %s", tl.decisions, tl.errors, tl.slowest, deadline)
+			}
+			late := r.settle(t, c.fault == dynamotest.Late)
+			if n := admitOnce(); n > len(r.instances) {
+				t.Logf("%d decisions for one admission on each of %d instances after DynamoDB came back", n, len(r.instances))
+			}
+			r.settle(t, false)
+			used, _, _ := r.meterState(t, keyID, planID, 0)
+			t.Logf("%+v; used %d", late, used)
+			if want := int64(2 * len(r.instances)); used != want {
+				t.Errorf("used %d; %d were admitted", used, want)
+			}
+		})
+	}
+}
