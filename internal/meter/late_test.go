@@ -3,6 +3,7 @@ package meter_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -414,4 +415,29 @@ func TestReconcile(t *testing.T) {
 			t.Fatalf("%d remembered under FAIL_MODE=open", n)
 		}
 	})
+}
+
+// TestItemSizeWithSlots: a meter item with a bucket, a quota and the slots
+// of 60 instances, all written within the prune age, is still under the
+// 1 KB that one write capacity unit covers.
+func TestItemSizeWithSlots(t *testing.T) {
+	f := newFixture(t)
+	b, q := limits()
+	b.Tau = 1 << 40 // room for every instance's admission
+	q.Limit = 1000
+	for i := range 60 {
+		f.admit(t, f.instance(fmt.Sprintf("i%03d", i), f.tbl.DB), f.state(), t0+int64(i), b, q)
+	}
+	item := f.item(t, store.MeterSK(f.planID))
+	slots := 0
+	for name := range item {
+		if store.IsSlot(name) {
+			slots++
+		}
+	}
+	size := itemSize(item)
+	t.Logf("%d slots: %d bytes", slots, size)
+	if slots != 60 || size > 1024 {
+		t.Errorf("%d slots in %d bytes; want 60 in at most 1024", slots, size)
+	}
 }

@@ -76,11 +76,14 @@ import (
 //
 // No other name starts with "w" (the others are pk sk ns kv pv tat r q c d
 // e ut x exp), so a name is a slot iff IsSlot says so. A slot takes 13 bytes
-// (5 of name, 8 of a 13-digit number), lw 6. Instances prune the slots of
-// others older than the meter's prune age (a minute) once an item holds 8
-// of them, so an item holds about one slot for each instance that wrote it
-// in the last two minutes, plus at most 8: up to about 50 such instances
-// keep it under 1 KB.
+// (5 of name, 8 of a 13-digit number), lw 6. An instance that sees an item
+// whole with 8 or more slots of others older than the meter's prune age (a
+// minute) removes them, and each instance sees each item it writes whole
+// at least once a prune age; so an item holds about one slot for each
+// instance that wrote it in the last two minutes, plus at most 7. A meter
+// item is about 100 to 200 bytes without slots: up to about 60 instances
+// writing one item within two minutes keep it under 1 KB, one write
+// capacity unit a write.
 //
 // A quota alert marker records that the notifier put (or is putting, or
 // chose not to put) the event for one threshold of one key, plan, period
