@@ -121,7 +121,7 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := &http.Client{Timeout: 10 * time.Second}
 	for {
 		if err := ping(ctx, client, s.Endpoint); err == nil {
 			return nil
