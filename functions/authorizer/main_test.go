@@ -59,17 +59,22 @@ func TestBinary(t *testing.T) {
 	proxy := dynamotest.NewProxy(t)
 
 	const processes = 4
-	var procs []*lambdatest.Process
-	for range processes {
-		// A long deadline: these tests are not about it, and a machine busy
-		// with other work starves DynamoDB Local.
-		p, err := lambdatest.Start(bin, "TABLE_NAME="+tbl.Name, "AWS_ENDPOINT_URL_DYNAMODB="+proxy.URL, "DYNAMODB_DEADLINE=5s")
-		if err != nil {
-			t.Fatal(err)
+	// start starts the processes, reaching DynamoDB at endpoint.
+	start := func(endpoint string, env ...string) []*lambdatest.Process {
+		var procs []*lambdatest.Process
+		for range processes {
+			p, err := lambdatest.Start(bin, append([]string{"TABLE_NAME=" + tbl.Name, "AWS_ENDPOINT_URL_DYNAMODB=" + endpoint}, env...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Stop)
+			procs = append(procs, p)
 		}
-		t.Cleanup(p.Stop)
-		procs = append(procs, p)
+		return procs
 	}
+	// A long deadline: these tests are not about it, and a machine busy
+	// with other work starves DynamoDB Local.
+	procs := start(proxy.URL, "DYNAMODB_DEADLINE=5s")
 
 	newKey := func(p plans.Plan) string { return keyInPlan(t, tbl, p) }
 	event := func(value string) []byte {
@@ -215,16 +220,8 @@ func TestBinary(t *testing.T) {
 		// UpdateItems after DynamoDB applied them; the SDK sends them again.
 		faults := dynamotest.NewFaultProxy(t)
 		faults.SetRule(dynamotest.Sometimes("UpdateItem", 0.15, dynamotest.ErrorAfter, rand.Float64))
-		procs = procs[:0]
-		for range processes {
-			// Every request writes: denials are not repeated from memory.
-			p, err := lambdatest.Start(bin, "TABLE_NAME="+tbl.Name, "AWS_ENDPOINT_URL_DYNAMODB="+faults.URL, "DENY_CACHE_TTL=0s")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(p.Stop)
-			procs = append(procs, p)
-		}
+		// Every request writes: denials are not repeated from memory.
+		procs = start(faults.URL, "DENY_CACHE_TTL=0s")
 		const quota = 150
 		value := newKey(plans.Plan{Quota: &plans.Quota{Limit: quota, Period: plans.Day}})
 		admitted := drive(value, 3*quota/processes)

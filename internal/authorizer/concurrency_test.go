@@ -34,11 +34,33 @@ func instance(f *fixture) (a *authorizer.Authorizer, last *time.Time) {
 	return authorizer.New(cfg, f.db, func() time.Time { *last = time.Now(); return *last }, slog.New(slog.DiscardHandler)), last
 }
 
+// outcomes records decisions made from many goroutines: when each admission
+// was decided, by its instance's clock, and how many decisions ended in an
+// error.
+type outcomes struct {
+	mu       sync.Mutex
+	admitted []time.Time
+	errors   int
+}
+
+// decide has a decide on value and records the outcome; last is a's
+// clock's latest reading, the decision's time.
+func (r *outcomes) decide(a *authorizer.Authorizer, last *time.Time, value string) {
+	resp, sum := a.Decide(context.Background(), request(value))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if resp.IsAuthorized {
+		r.admitted = append(r.admitted, *last)
+	}
+	if sum.Reason == authorizer.ReasonError {
+		r.errors++
+	}
+}
+
 // hammered is what a hammer saw.
 type hammered struct {
-	admitted  []time.Time // the decision time of every admission, by its instance's clock
+	outcomes
 	attempts  int64
-	errors    int // decisions that ended in an error (and were denied)
 	instances []*authorizer.Authorizer
 }
 
@@ -47,7 +69,6 @@ type hammered struct {
 // stop says so.
 func hammer(t testing.TB, f *fixture, value string, stop func(attempts int64) bool) *hammered {
 	t.Helper()
-	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var tries atomic.Int64
 	h := &hammered{}
@@ -58,15 +79,7 @@ func hammer(t testing.TB, f *fixture, value string, stop func(attempts int64) bo
 		go func() {
 			defer wg.Done()
 			for !stop(tries.Add(1)) {
-				resp, sum := a.Decide(context.Background(), request(value))
-				mu.Lock()
-				if resp.IsAuthorized {
-					h.admitted = append(h.admitted, *last)
-				}
-				if sum.Reason == authorizer.ReasonError {
-					h.errors++
-				}
-				mu.Unlock()
+				h.decide(a, last, value)
 			}
 		}()
 	}

@@ -17,24 +17,23 @@ import (
 
 // floodResult is what a flood saw.
 type floodResult struct {
-	admitted []time.Time // each admission's decision time
-	offered  int
-	elapsed  time.Duration
-	writes   map[string]int // UpdateItem calls by item
-	calls    int            // DynamoDB calls of every kind
-	errors   int            // decisions that ended in an error
-	warmed   int            // admitted while warming up, before the flood
+	outcomes
+	offered int
+	elapsed time.Duration
+	writes  map[string]int // UpdateItem calls by item
+	calls   int            // DynamoDB calls of every kind
+	warmed  int            // admitted while warming up, before the flood
 }
 
 // flood offers one key `offered` requests a second in total, from workers
 // instances (each its own Authorizer, as a Lambda execution environment
 // is) with evenly paced arrivals, for d.
-func flood(t testing.TB, f *fixture, value string, workers int, offered float64, d time.Duration) floodResult {
+func flood(t testing.TB, f *fixture, value string, workers int, offered float64, d time.Duration) *floodResult {
 	t.Helper()
 	var (
 		mu  sync.Mutex
 		wg  sync.WaitGroup
-		res floodResult
+		res = &floodResult{}
 	)
 	every := time.Duration(float64(workers) / offered * float64(time.Second))
 	var start time.Time
@@ -61,15 +60,7 @@ func flood(t testing.TB, f *fixture, value string, workers int, offered float64,
 			for ; time.Since(start) < d; n++ {
 				time.Sleep(time.Until(next))
 				next = next.Add(every)
-				resp, sum := a.Decide(context.Background(), request(value))
-				mu.Lock()
-				if resp.IsAuthorized {
-					res.admitted = append(res.admitted, *last)
-				}
-				if sum.Reason == authorizer.ReasonError {
-					res.errors++
-				}
-				mu.Unlock()
+				res.decide(a, last, value)
 			}
 			mu.Lock()
 			res.offered += n
