@@ -27,6 +27,12 @@ import (
 // plan allows, and once the instances have reconciled what they lost, the
 // usage counted must equal the requests admitted.
 
+// slack is what a decision may take beyond its deadline in these tests: on
+// a machine whose cores are busy with other work a goroutine can wait a
+// second or more to run. A decision its deadline did not bound would show
+// anyway: a hung call never ends, and a late one would be admitted.
+const slack = 5 * time.Second
+
 // faultRun is instances, each with a DynamoDB client of its own built as
 // functions/authorizer builds its client, all behind one FaultProxy.
 type faultRun struct {
@@ -292,7 +298,7 @@ func TestMeteringUnderFaults(t *testing.T) {
 				if k.T > 0 && spent < used {
 					t.Errorf("%s: %d tokens spent for %d counted", k.name, spent, used)
 				}
-				if bound := c.deadline + time.Second; tl.slowest > bound {
+				if bound := c.deadline + slack; tl.slowest > bound {
 					t.Errorf("%s: a decision took %s; the deadline is %s", k.name, tl.slowest, c.deadline)
 				}
 			}
@@ -351,7 +357,7 @@ func TestDynamoDBDownThenBack(t *testing.T) {
 			admitOnce()
 			r.proxy.SetRule(dynamotest.Sometimes(c.op, 1, c.fault, rand.Float64))
 			tl := r.drive(t, map[string]int{value: c.decisions}, 16)[value]
-			if tl.errors != c.decisions || tl.slowest > deadline+time.Second {
+			if tl.errors != c.decisions || tl.slowest > deadline+slack {
 				t.Errorf("%d decisions: %d errors, the slowest %s; want every one denied within %s", tl.decisions, tl.errors, tl.slowest, deadline)
 			}
 			late := r.settle(t, c.fault == dynamotest.Late)
