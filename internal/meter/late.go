@@ -37,8 +37,9 @@ import (
 //
 // A write whose decision ended in an error (not a failed condition) may
 // still land. If the request was denied for it (fail closed), the meter
-// remembers the write and reconciles it before it next writes that item,
-// and one other a decision otherwise, with one conditional write:
+// remembers the write, and reconciles it before it next writes that item
+// (or after some later decision: one a decision), with one conditional
+// write:
 //
 //   - the slot holds the write's id g and lw (the last admission's tag) is
 //     this instance's: it landed and nobody was admitted since, so the token,
@@ -64,10 +65,12 @@ import (
 // others older than the prune age removes them, each on the condition that
 // it still holds the id seen.
 //
-// Not covered: two instances that share a tag (odds about n²/30,000,000
-// for n instances writing one item within a prune age) while a write of
-// one of them is retried after it landed; and writes that land later than
-// half the prune age (a minute by default, against a deadline of a second).
+// Not covered, nor counted: two instances that share a tag (odds about
+// n²/30,000,000 for n instances writing one item within a prune age) while
+// a write of one of them is retried after it landed, or is reconciled after
+// the other admitted (a token refunded that should not be). Counted, not
+// reconciled: a write that lands after the instance gave up on it, half the
+// prune age (30 s by default, against a deadline of a second) after it.
 
 // DefaultPruneAge is the prune age when Meter.PruneAge is zero.
 const DefaultPruneAge = time.Minute
