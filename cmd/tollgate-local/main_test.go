@@ -62,8 +62,10 @@ func start(t *testing.T, env ...string) *localStack {
 	s := &localStack{t: t, out: &lockedBuffer{}, base: fmt.Sprintf("http://127.0.0.1:%d", port), ddbPort: ddbPort, exited: make(chan error, 1)}
 	s.cmd = exec.Command(binary, "run")
 	s.cmd.Dir = "../.." // the repository, where node_modules holds DynamoDB Local
+	// A long deadline: these tests expect every request decided, and a
+	// machine busy with other work starves a freshly started DynamoDB Local.
 	s.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.TempDir(),
-		"PORT=" + strconv.Itoa(port), "DYNAMODB_PORT=" + strconv.Itoa(ddbPort)}, env...)
+		"PORT=" + strconv.Itoa(port), "DYNAMODB_PORT=" + strconv.Itoa(ddbPort), "DYNAMODB_DEADLINE=5s"}, env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
