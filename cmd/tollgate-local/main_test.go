@@ -72,7 +72,8 @@ func start(t *testing.T, env ...string) *localStack {
 	}
 	go func() { s.exited <- s.cmd.Wait() }()
 	t.Cleanup(s.stop)
-	deadline := time.Now().Add(90 * time.Second)
+	// DynamoDB Local may take up to 3 minutes to start on a busy machine.
+	deadline := time.Now().Add(4 * time.Minute)
 	for !strings.Contains(s.out.String(), "Tollgate is running.") {
 		select {
 		case err := <-s.exited:
