@@ -141,7 +141,10 @@ func (f *fixture) keyInPlan(p plans.Plan) (keyID, value, planID string) {
 
 func (f *fixture) authorizer(mods ...func(*authorizer.Config)) *authorizer.Authorizer {
 	cfg := authorizer.Defaults
-	cfg.Table = f.tbl.Name
+	// A long deadline: a machine busy with other work starves DynamoDB
+	// Local, and these tests expect every decision made. Tests about the
+	// deadline set their own.
+	cfg.Table, cfg.Deadline = f.tbl.Name, 5*time.Second
 	cfg.LogAllDecisions = true // tests read each decision's reason from its line
 	for _, m := range mods {
 		m(&cfg)
