@@ -48,7 +48,9 @@ import (
 //     and the day's count are given back, not the token. The bucket may have
 //     refilled in between, and a token given back then could admit one more
 //     than the bucket allows (with a burst of 1, say). Keeping it spent can
-//     only admit less;
+//     only admit less. Nor is the quota unit given back if an extension
+//     (UpdateUsage, which leaves its time in x<window>) set the count after
+//     the write was sent: it may have set it after the write landed;
 //   - the slot holds less than g, or nothing: it has not landed, and the
 //     write that moves the slot past g makes sure it never will (a fence).
 //
@@ -111,23 +113,34 @@ type lateWrite struct {
 	key    map[string]types.AttributeValue
 	pk     string
 	planID string
-	id     int64  // the write's id
-	tag    string // the tag it was written under
-	at     int64  // the decision's now, µs
-	bucket string // the bucket's attribute, "" without one
-	t      int64  // what the write added to the bucket's TAT
-	quota  string // the quota counter, "" without a quota
-	day    string // yyyymmdd of the day counter
-	sent   map[int64]reconcileKind
+	id     int64                   // the write's id
+	tag    string                  // the tag it was written under
+	at     int64                   // the decision's now, µs
+	bucket string                  // the bucket's attribute, "" without one
+	t      int64                   // what the write added to the bucket's TAT
+	quota  string                  // the quota counter, "" without a quota
+	day    string                  // yyyymmdd of the day counter
+	sent   map[int64]reconcileKind // reconciling writes whose answer was lost, by id
 }
 
+// A reconciling write gives back what a write that landed took (refund),
+// or keeps one that has not landed from ever landing (fence).
 type reconcileKind uint8
 
 const (
-	refund  reconcileKind = iota + 1 // everything back: nobody was admitted since
-	partial                          // quota and day back, not the token
-	fence                            // it had not landed: keep it from landing
+	refund reconcileKind = iota + 1
+	fence
 )
+
+// giveBack is what a refund gives back, besides the day's count.
+type giveBack struct {
+	// token: nobody was admitted since the write landed (lw is still this
+	// instance's tag), so the bucket is as the write left it.
+	token bool
+	// quota, and the day's remaining count: no extension (UpdateUsage) set
+	// the count since the write was sent, or the count it set would gain one.
+	quota bool
+}
 
 func itemID(st *item) string { return st.pk + "\x00" + st.planID }
 
@@ -253,14 +266,13 @@ func (m *Meter) reconcileSome(ctx context.Context, n int) int {
 // made. It is idempotent: a reconciling write whose answer is lost is
 // recognised the next time by the fresh id it left in the slot.
 func (m *Meter) reconcile(ctx context.Context, e *lateWrite) (int, error) {
-	kind := refund
-	if e.bucket == "" {
-		kind = partial // no token to give back: no need to know who wrote since
-	}
+	// First as if it landed and nothing happened since: the conditions
+	// check that, and a failure shows what did happen.
+	kind, give := refund, giveBack{token: e.bucket != "", quota: e.quota != ""}
 	slot := store.SlotAttr(e.tag)
 	for calls := 1; calls <= 4; calls++ {
 		f := m.nextID(0)
-		_, err := m.DB.UpdateItem(ctx, reconcileInput(&m.Table, e, kind, f))
+		_, err := m.DB.UpdateItem(ctx, reconcileInput(&m.Table, e, kind, give, f))
 		if err == nil {
 			m.settle(e, kind)
 			return calls, nil
@@ -273,12 +285,13 @@ func (m *Meter) reconcile(ctx context.Context, e *lateWrite) (int, error) {
 			e.sent[f] = kind // it may land; the slot will say
 			return calls, fmt.Errorf("reconcile write %d to meter %s %s: %w", e.id, e.pk, e.planID, err)
 		}
-		if failed.Item == nil {
+		old := failed.Item
+		if old == nil {
 			// No item: the write needs kv on it, so it cannot land.
 			m.settle(e, fence)
 			return calls, nil
 		}
-		w, ok := store.Int(failed.Item, slot)
+		w, ok := store.Int(old, slot)
 		switch {
 		case ok && w == f:
 			// This very write was applied, and sent again (an SDK retry).
@@ -287,16 +300,14 @@ func (m *Meter) reconcile(ctx context.Context, e *lateWrite) (int, error) {
 		case ok && w > e.id:
 			// An earlier reconciling write of ours landed; or another
 			// instance with this tag wrote, and nothing can be known.
-			k := e.sent[w]
-			m.settle(e, k) // 0 if not ours: given up
+			m.settle(e, e.sent[w]) // 0 if not ours: given up
 			return calls, nil
 		case ok && w == e.id:
-			// It landed (after all, if a fence just failed). Was anyone
-			// admitted since?
-			kind = partial
-			if e.bucket != "" && store.Str(failed.Item, store.AttrLastWriter) == e.tag {
-				kind = refund
-			}
+			// It landed (after all, if a fence just failed): give back what
+			// the item shows can be given back exactly.
+			kind = refund
+			give.token = e.bucket != "" && store.Str(old, store.AttrLastWriter) == e.tag
+			give.quota = e.quota != "" && store.ReadArm(old, strings.TrimPrefix(e.quota, store.PrefixQuota)).At < e.at
 		default:
 			kind = fence
 		}
@@ -308,7 +319,7 @@ func (m *Meter) reconcile(ctx context.Context, e *lateWrite) (int, error) {
 func (m *Meter) settle(e *lateWrite, kind reconcileKind) {
 	m.pending = slices.DeleteFunc(m.pending, func(p *lateWrite) bool { return p == e })
 	switch kind {
-	case refund, partial:
+	case refund:
 		m.late.Refunded++
 	case fence:
 		m.late.Fenced++
@@ -317,9 +328,9 @@ func (m *Meter) settle(e *lateWrite, kind reconcileKind) {
 	}
 }
 
-// reconcileInput is the write of one kind that settles e, moving its slot
+// reconcileInput is the write that settles e as kind says, moving its slot
 // to f.
-func reconcileInput(table *string, e *lateWrite, kind reconcileKind, f int64) *dynamodb.UpdateItemInput {
+func reconcileInput(table *string, e *lateWrite, kind reconcileKind, give giveBack, f int64) *dynamodb.UpdateItemInput {
 	names := map[string]string{"#w": store.SlotAttr(e.tag)}
 	values := map[string]types.AttributeValue{":g": store.N(e.id), ":f": store.N(f)}
 	var cond, update string
@@ -330,7 +341,7 @@ func reconcileInput(table *string, e *lateWrite, kind reconcileKind, f int64) *d
 	default:
 		cond = "#w = :g"
 		update = "SET #w = :f"
-		if kind == refund {
+		if give.token {
 			cond += " AND lw = :tag"
 			values[":tag"] = store.S(e.tag)
 			update += ", #b = #b - :t"
@@ -338,7 +349,9 @@ func reconcileInput(table *string, e *lateWrite, kind reconcileKind, f int64) *d
 		}
 		update += " ADD #d :less"
 		names["#d"], values[":less"] = store.PrefixDay+e.day, store.N(-1)
-		if e.quota != "" {
+		if give.quota {
+			cond += " AND (attribute_not_exists(#x) OR #x.t < :at)"
+			names["#x"], values[":at"] = store.PrefixArm+strings.TrimPrefix(e.quota, store.PrefixQuota), store.N(e.at)
 			update += ", #q :less, #e :one"
 			names["#q"], names["#e"], values[":one"] = e.quota, store.PrefixRemaining+e.day, store.N(1)
 		}

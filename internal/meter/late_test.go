@@ -349,6 +349,25 @@ func TestReconcile(t *testing.T) {
 		}
 		want(t, s, meter.LateWrites{Pending: 1, Refunded: 1}, t0+3*b.T, 2)
 	})
+	t.Run("landed, then an extension set the count: the quota unit stays", func(t *testing.T) {
+		s := start(t)
+		s.f.land(t, s.write)
+		// Remaining set to 8 of 10 after the write landed: 2 used, as the
+		// admin said, whatever the write counted.
+		if err := s.f.tbl.SetRemaining(context.Background(), s.f.keyID, s.f.planID, 1, "D20250601", meter.Day(t0), 10, 8); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.a.Reconcile(context.Background(), t0+2); err != nil {
+			t.Fatal(err)
+		}
+		if got := s.a.DrainLateWrites(); got != (meter.LateWrites{Pending: 1, Refunded: 1}) {
+			t.Errorf("late writes %+v", got)
+		}
+		tat, day, quota, remaining := s.f.counters(t)
+		if tat != t0+b.T || day != 1 || quota != 2 || remaining != 8 {
+			t.Errorf("TAT t0%+dµs, day %d, quota %d, remaining %d; want the token and the day's count back, the extension's 2 and 8 kept", tat-t0, day, quota, remaining)
+		}
+	})
 	t.Run("not landed: fenced, and it never lands", func(t *testing.T) {
 		s := start(t)
 		if err := s.a.Reconcile(context.Background(), t0+2); err != nil {
