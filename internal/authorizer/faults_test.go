@@ -243,6 +243,7 @@ func TestMeteringUnderFaults(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // much of it is waiting out deadlines and delays
 			r := newFaultRun(t, 8, func(cfg *authorizer.Config) { cfg.Deadline, cfg.FailOpen = c.deadline, c.failOpen })
 			r.proxy.Delay = time.Second
 			quotaKey, quotaValue, quotaPlan := r.f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: quota, Period: plans.Day}})
@@ -332,6 +333,7 @@ func TestDynamoDBDownThenBack(t *testing.T) {
 		{dynamotest.Late, "UpdateItem", 96},
 	} {
 		t.Run(c.fault.String(), func(t *testing.T) {
+			t.Parallel()
 			const deadline = 300 * time.Millisecond
 			r := newFaultRun(t, 8, func(cfg *authorizer.Config) { cfg.Deadline = deadline })
 			r.proxy.Delay = time.Second
