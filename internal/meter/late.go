@@ -57,9 +57,11 @@ import (
 // Each of those also moves the slot to a fresh id, so a reconciling write
 // applied twice is recognised as the first was. What is not reconciled (the
 // instance is not invoked again within half the prune age, or remembers
-// more than maxPending) is counted: usage can exceed admissions by at most
-// the writes given up on. With FAIL_MODE=open the request was allowed, so
-// a write that lands counts it, rightly, and nothing is remembered.
+// more than maxPending) is given up and counted; so usage can exceed
+// admissions by at most the writes remembered and never settled: those
+// given up, and those an instance still holds when it goes. With
+// FAIL_MODE=open the request was allowed, so a write that lands counts it,
+// rightly, and nothing is remembered.
 //
 // Slots accumulate as instances come and go. An instance that sees an item
 // whole (ALL_OLD on a failed condition; ALL_NEW, which costs no capacity,
