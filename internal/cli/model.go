@@ -64,7 +64,8 @@ func (s *Shape) memberNames() string {
 // flags follow from them.
 type Operation struct {
 	Name     string // the action, e.g. CreateApiKey
-	Function string // keys, plans or usage
+	Function string // keys, plans or usage, unless Route picks one
+	Route    *Route // for an operation that several functions serve
 	Doc      string
 	Input    []Member
 	// Paginated operations take limit and position and answer with items
