@@ -32,7 +32,10 @@ type CLI struct {
 	Terminal   func() (tty bool, columns int)
 	ReadFile   func(path string) ([]byte, error)
 	HTTPClient *http.Client
-	Version    string
+	// Tokens makes the idempotency tokens that users leave out; nil makes
+	// random UUIDs, as the AWS SDKs and botocore do.
+	Tokens  TokenProvider
+	Version string
 }
 
 // Run runs the command line args (without the program's name) and
@@ -126,6 +129,10 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 		_, err := c.Stdout.Write(b.Bytes())
 		return err
 	}
+	tokens, err := c.fillTokens(op, input)
+	if err != nil {
+		return err
+	}
 	format, err := c.outputFormat(inv)
 	if err != nil {
 		return err
@@ -151,7 +158,7 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 			input["limit"] = float64(opts.pageSize)
 		}
 		if result, err = call(input); err != nil {
-			return err
+			return tokenAdvice(ctx, op, tokens, err)
 		}
 	}
 	return c.print(op.Name, format, query, inv.globals["query"], result, order, paginated)

@@ -39,7 +39,11 @@ type Member struct {
 	Shape    *Shape
 	Required bool
 	Doc      string // one line, for --help
-	paging   bool   // limit and position: the paginator sets them
+	// IdempotencyToken members are filled with a fresh UUID when the user
+	// leaves them out, as botocore does for its idempotencyToken trait, so
+	// that the SDK's retries of one invocation are safe.
+	IdempotencyToken bool
+	paging           bool // limit and position: the paginator sets them
 }
 
 func (s *Shape) member(name string) (Member, bool) {

@@ -44,6 +44,13 @@ var operations = []Operation{
 		{Name: "format", Shape: enum("csv"), Required: true, Doc: "csv."},
 		{Name: "failOnWarnings", Shape: boolean, Doc: "Import nothing if any row has a problem."},
 	}},
+	{Name: "RotateApiKey", Function: "keys", Doc: "Give an API key a new value; the old one works for a grace period (a Tollgate extension).", Input: []Member{
+		apiKeyID,
+		{Name: "gracePeriod", Shape: integer, Required: true, Doc: "Seconds the current value keeps working beside the new one: 0 (it stops at once) to 2592000 (30 days)."},
+		{Name: "value", Shape: str, Doc: "Your own new value (20-128 characters); Tollgate generates one otherwise."},
+		{Name: "clientToken", Shape: str, IdempotencyToken: true, Doc: "Makes repeating this rotation safe (up to 128 characters); tollgate sends a fresh UUID if left out."},
+	}},
+
 	{Name: "CreateUsagePlan", Function: "plans", Doc: "Create a usage plan: a throttle, a quota, and the API stages it covers.", Input: []Member{
 		{Name: "name", Shape: str, Required: true, Doc: "The plan's name."},
 		{Name: "description", Shape: str, Doc: "The plan's description."},
