@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # The README's walk-through, as one script: run `make run` in another
 # terminal first, and put tollgate on your PATH (go install ./cmd/tollgate).
-# Besides tollgate it uses only curl, sed, grep and date. Rotation and tags
-# are posted to the admin functions directly until tollgate has commands for
-# them.
+# Besides tollgate it uses only curl, grep and date.
 set -euo pipefail
 
 URL=${URL:-http://localhost:8080}
@@ -31,8 +29,8 @@ tollgate update-usage --usage-plan-id $PLAN --key-id $KEY_ID --patch-operations 
 sleep 1; curl -s -o /dev/null -w '%{http_code}\n' $URL/echo -H "x-api-key: $KEY"
 
 echo "== 6. Rotate the key's value: the old one works for a 5-second grace period, then not"
-curl -s $URL/_admin/keys -d '{"action": "RotateApiKey", "apiKey": "'$KEY_ID'", "gracePeriod": 5}' | tee rotated.json
-NEW_KEY=$(sed -n 's/.*"value": "\([^"]*\)".*/\1/p' rotated.json)
+read NEW_KEY ENDS < <(tollgate rotate-api-key --api-key $KEY_ID --grace-period 5 --query '[value, previousValueExpiresAt]' --output text)
+echo "New value $NEW_KEY; the old one works until $ENDS"
 for k in $KEY $NEW_KEY; do curl -s -o /dev/null -w '%{http_code} ' $URL/echo -H "x-api-key: $k"; sleep 1; done; echo
 sleep 5
 for k in $KEY $NEW_KEY; do curl -s -o /dev/null -w '%{http_code} ' $URL/echo -H "x-api-key: $k"; sleep 1; done; echo
@@ -47,5 +45,6 @@ read TRIAL_KEY_ID TRIAL_KEY < <(tollgate create-api-key --name trial-key --enabl
 tollgate create-usage-plan-key --usage-plan-id $TRIAL --key-id $TRIAL_KEY_ID --key-type API_KEY --query type --output text
 for i in 1 2 3; do curl -s -o /dev/null -w '%{http_code} ' $URL/echo -H "x-api-key: $TRIAL_KEY"; done; echo
 curl -s $URL/echo -H "x-api-key: $TRIAL_KEY" | grep -E '"(limitExceeded|shadow)"'
-curl -s $URL/_admin/plans -d '{"action": "TagResource", "resourceArn": "arn:aws:apigateway:local::/usageplans/'$TRIAL'", "tags": {"tollgate:enforce": "enforce"}}'
+tollgate tag-resource --resource-arn arn:aws:apigateway:local::/usageplans/$TRIAL --tags tollgate:enforce=enforce
+tollgate get-tags --resource-arn arn:aws:apigateway:local::/usageplans/$TRIAL
 sleep 1; curl -s -o /dev/null -w '%{http_code}\n' $URL/echo -H "x-api-key: $TRIAL_KEY"

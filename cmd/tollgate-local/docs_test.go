@@ -49,8 +49,8 @@ func TestWalkthroughScript(t *testing.T) {
 	// The outcomes the README shows, in order.
 	want := []string{`"period": "DAY"`, "API key ", `: tgk_`, `"type": "API_KEY"`, "200 200 200 200 200 403",
 		"|||  5 ", "|  0 ", "my-first-key ", "5         0  ......#", "\n5\t10\n200\n",
-		`"previousValueExpiresAt"`, "\n200 200 \n403 200 \n", "\nfalse\n403\n",
-		"\nAPI_KEY\n200 200 200 \n", `"limitExceeded": "quota"`, `"shadow": "true"`, "{}", "\n403\n"}
+		"; the old one works until 20", "\n200 200 \n403 200 \n", "\nfalse\n403\n",
+		"\nAPI_KEY\n200 200 200 \n", `"limitExceeded": "quota"`, `"shadow": "true"`, "{\n    \"tags\": {\n        \"tollgate:enforce\": \"enforce\"\n    }\n}\n403\n"}
 	rest := string(out)
 	for _, w := range want {
 		i := strings.Index(rest, w)

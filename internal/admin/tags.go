@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tollgate-dev/tollgate/internal/plans"
+	"github.com/tollgate-dev/tollgate/internal/resourcearn"
 	"github.com/tollgate-dev/tollgate/internal/store"
 )
 
@@ -19,45 +20,28 @@ import (
 
 // Resource kinds, as their ARNs' paths name them.
 const (
-	kindKeys  = "apikeys"
-	kindPlans = "usageplans"
+	kindKeys  = resourcearn.APIKeys
+	kindPlans = resourcearn.UsagePlans
 )
-
-// resourceARN is a parsed arn:aws:apigateway:<region>::/<kind>/<id>.
-type resourceARN struct{ kind, id string }
 
 var kindNames = map[string]string{kindKeys: "API keys", kindPlans: "usage plans"}
 var kindFunctions = map[string]string{kindKeys: "keys", kindPlans: "plans"}
 
-// parseARN reads a resourceArn. The region and the partition are not
-// checked: Tollgate has one table per deployment.
-func parseARN(arn string) (resourceARN, *Error) {
-	bad := func() (resourceARN, *Error) {
-		return resourceARN{}, badRequest("resourceArn must be arn:aws:apigateway:<region>::/usageplans/<id> or arn:aws:apigateway:<region>::/apikeys/<id>, not %q", arn)
+// parseARN reads a resourceArn, as the tollgate command line does.
+func parseARN(arn string) (resourcearn.ARN, *Error) {
+	r, err := resourcearn.Parse(arn)
+	if err != nil {
+		return r, badRequest("%s", err)
 	}
-	if arn == "" {
-		return resourceARN{}, badRequest("resourceArn is required: arn:aws:apigateway:<region>::/usageplans/<id> or arn:aws:apigateway:<region>::/apikeys/<id>")
-	}
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || !strings.HasPrefix(parts[1], "aws") || parts[2] != "apigateway" || parts[4] != "" {
-		return bad()
-	}
-	kind, id, ok := strings.Cut(strings.TrimPrefix(parts[5], "/"), "/")
-	if !ok || !strings.HasPrefix(parts[5], "/") || id == "" || strings.Contains(id, "/") {
-		return bad()
-	}
-	if _, known := kindNames[kind]; !known {
-		return resourceARN{}, badRequest("resourceArn %q: Tollgate tags usage plans (::/usageplans/<id>) and API keys (::/apikeys/<id>), not %s", arn, kind)
-	}
-	return resourceARN{kind, id}, nil
+	return r, nil
 }
 
 // resource parses a resourceArn and checks that this function serves it.
-func resource(arn, kind string) (resourceARN, *Error) {
+func resource(arn, kind string) (resourcearn.ARN, *Error) {
 	r, e := parseARN(arn)
-	if e == nil && r.kind != kind {
-		fn := kindFunctions[r.kind]
-		return r, badRequest("%s' tags are served by the %s function, not %s: invoke functions/%s", kindNames[r.kind], fn, kindFunctions[kind], fn)
+	if e == nil && r.Kind != kind {
+		fn := kindFunctions[r.Kind]
+		return r, badRequest("%s' tags are served by the %s function, not %s: invoke functions/%s", kindNames[r.Kind], fn, kindFunctions[kind], fn)
 	}
 	return r, e
 }
@@ -135,7 +119,7 @@ func tagResource(kind string) operation {
 			return nil, e
 		}
 		return Empty{}, s.changeTags(ctx, r, func(tags map[string]string, shards int) *Error {
-			if v, ok := in.Tags[plans.ShardTag]; ok && r.kind == kindPlans && v != strconv.Itoa(shards) {
+			if v, ok := in.Tags[plans.ShardTag]; ok && r.Kind == kindPlans && v != strconv.Itoa(shards) {
 				return fixedShards(shards)
 			}
 			maps.Copy(tags, in.Tags)
@@ -157,7 +141,7 @@ func untagResource(kind string) operation {
 		}
 		return Empty{}, s.changeTags(ctx, r, func(tags map[string]string, shards int) *Error {
 			for _, k := range in.TagKeys {
-				if _, ok := tags[k]; ok && k == plans.ShardTag && r.kind == kindPlans {
+				if _, ok := tags[k]; ok && k == plans.ShardTag && r.Kind == kindPlans {
 					return fixedShards(shards)
 				}
 				delete(tags, k)
@@ -175,14 +159,14 @@ func getTags(kind string) operation {
 			return nil, e
 		}
 		var tags map[string]string
-		if r.kind == kindKeys {
-			k, err := s.Store.Key(ctx, r.id)
+		if r.Kind == kindKeys {
+			k, err := s.Store.Key(ctx, r.ID)
 			if err != nil {
 				return nil, err
 			}
 			tags = k.Tags
 		} else {
-			p, err := s.Store.Plan(ctx, r.id)
+			p, err := s.Store.Plan(ctx, r.ID)
 			if err != nil {
 				return nil, err
 			}
@@ -198,7 +182,7 @@ func getTags(kind string) operation {
 // changeTags applies change to a resource's tags, as one change to the key
 // or plan, and checks the result. change gets the tags to modify, and for
 // a plan its shard count; it may run more than once under concurrency.
-func (s *Service) changeTags(ctx context.Context, r resourceARN, change func(tags map[string]string, shards int) *Error) error {
+func (s *Service) changeTags(ctx context.Context, r resourcearn.ARN, change func(tags map[string]string, shards int) *Error) error {
 	apply := func(tags map[string]string, shards int) (map[string]string, *Error) {
 		tags = maps.Clone(tags)
 		if tags == nil {
@@ -215,8 +199,8 @@ func (s *Service) changeTags(ctx context.Context, r resourceARN, change func(tag
 		}
 		return tags, nil
 	}
-	if r.kind == kindKeys {
-		_, err := s.Store.UpdateKey(ctx, r.id, func(k *store.Key) error {
+	if r.Kind == kindKeys {
+		_, err := s.Store.UpdateKey(ctx, r.ID, func(k *store.Key) error {
 			tags, e := apply(k.Tags, 0)
 			if e != nil {
 				return e
@@ -226,12 +210,12 @@ func (s *Service) changeTags(ctx context.Context, r resourceARN, change func(tag
 		})
 		return err
 	}
-	current, err := s.Store.Plan(ctx, r.id)
+	current, err := s.Store.Plan(ctx, r.ID)
 	if err != nil {
 		return err
 	}
 	shards := current.ShardCount() // fixed at creation
-	_, err = s.Store.UpdatePlan(ctx, r.id, func(p *plans.Plan) error {
+	_, err = s.Store.UpdatePlan(ctx, r.ID, func(p *plans.Plan) error {
 		tags, e := apply(p.Tags, shards)
 		if e != nil {
 			return e

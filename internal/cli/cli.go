@@ -32,7 +32,10 @@ type CLI struct {
 	Terminal   func() (tty bool, columns int)
 	ReadFile   func(path string) ([]byte, error)
 	HTTPClient *http.Client
-	Version    string
+	// Tokens makes the idempotency tokens that users leave out; nil makes
+	// random UUIDs, as the AWS SDKs and botocore do.
+	Tokens  TokenProvider
+	Version string
 }
 
 // Run runs the command line args (without the program's name) and
@@ -126,6 +129,10 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 		_, err := c.Stdout.Write(b.Bytes())
 		return err
 	}
+	tokens, err := c.fillTokens(op, input)
+	if err != nil {
+		return err
+	}
 	format, err := c.outputFormat(inv)
 	if err != nil {
 		return err
@@ -151,7 +158,7 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 			input["limit"] = float64(opts.pageSize)
 		}
 		if result, err = call(input); err != nil {
-			return err
+			return tokenAdvice(ctx, op, tokens, err)
 		}
 	}
 	return c.print(op.Name, format, query, inv.globals["query"], result, order, paginated)
@@ -235,6 +242,10 @@ func (c *CLI) invoker(inv *invocation) (Invoker, error) {
 
 // call runs one operation and decodes its answer, noting its key order.
 func (c *CLI) call(ctx context.Context, invoker Invoker, op *Operation, input map[string]any, order keyOrder) (map[string]any, error) {
+	fn, err := op.function(input)
+	if err != nil {
+		return nil, err
+	}
 	payload := map[string]any{"action": op.Name}
 	for k, v := range input {
 		payload[k] = v
@@ -243,7 +254,7 @@ func (c *CLI) call(ctx context.Context, invoker Invoker, op *Operation, input ma
 	if err != nil {
 		return nil, err
 	}
-	resp, err := invoker.Invoke(ctx, op.Function, b)
+	resp, err := invoker.Invoke(ctx, fn, b)
 	if err != nil {
 		if se, ok := asServiceError(err); ok {
 			return nil, &callError{op: op.Name, err: se}
@@ -252,11 +263,11 @@ func (c *CLI) call(ctx context.Context, invoker Invoker, op *Operation, input ma
 	}
 	v, err := decodeOrdered(resp, order)
 	if err != nil {
-		return nil, fmt.Errorf("the %s function answered %s with something other than JSON: %v", op.Function, op.Name, err)
+		return nil, fmt.Errorf("the %s function answered %s with something other than JSON: %v", fn, op.Name, err)
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("the %s function answered %s with a JSON %s, not an object", op.Function, op.Name, typeOf(v))
+		return nil, fmt.Errorf("the %s function answered %s with a JSON %s, not an object", fn, op.Name, typeOf(v))
 	}
 	return m, nil
 }

@@ -1,14 +1,23 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
 	"github.com/tollgate-dev/tollgate/internal/cli/standin"
+	"github.com/tollgate-dev/tollgate/internal/dynamotest"
+	"github.com/tollgate-dev/tollgate/internal/keys"
+	"github.com/tollgate-dev/tollgate/internal/store"
 )
 
 // deployedStack is a deployed Tollgate as the CLI sees it: the admin
@@ -17,13 +26,26 @@ import (
 type deployedStack struct {
 	lambda *standin.Lambda
 	cfn    *standin.CloudFormation
+	table  *store.Table // the functions' table
+}
+
+// unavailable is a function whose every call fails as an admin function
+// does when DynamoDB fails through every retry.
+type unavailable struct{}
+
+func (unavailable) Invoke(context.Context, []byte) ([]byte, error) {
+	return nil, messages.InvokeResponse_Error{Type: "ServiceUnavailableException", Message: "Tollgate could not complete the operation because DynamoDB failed or did not answer; send the same request again"}
 }
 
 func newDeployedStack(t *testing.T) *deployedStack {
-	handlers := adminHandlers(t)
+	db := dynamotest.Client(t)
+	table := &store.Table{DB: db, Name: dynamotest.NewTable(t, db), Now: time.Now}
+	handlers := adminHandlersOn(t, table)
 	d := &deployedStack{
+		table: table,
 		lambda: standin.NewLambda(map[string]standin.Handler{
 			"Tollgate-KeysFunction-1": handlers["keys"], "Tollgate-PlansFunction-1": handlers["plans"], "Tollgate-UsageFunction-1": handlers["usage"],
+			"Tollgate-Unavailable": unavailable{},
 		}),
 		cfn: standin.NewCloudFormation(map[string]map[string]string{
 			"Tollgate": {"ApiUrl": "https://a1b2c3.execute-api.us-east-1.amazonaws.com/", "KeysFunctionName": "Tollgate-KeysFunction-1",
@@ -155,5 +177,101 @@ func TestDeployedStackConfiguration(t *testing.T) {
 			k, _ := standin.Split(kv)
 			t.Setenv(k, map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "AKIDSTANDIN", "AWS_SECRET_ACCESS_KEY": "standin"}[k])
 		}
+	}
+}
+
+var uuid = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// TestDeployedRotationSurvivesALostAnswer rotates a key through the
+// Lambda Invoke API, whose first answer is lost after the function ran.
+// The SDK sends the invocation again, with the clientToken tollgate made,
+// so the function recognises its own rotation: the value before it keeps
+// its grace period, and the value in the lost answer, which nobody
+// received, is replaced. Without the token the retry would be a second
+// rotation, ending the first value's grace at once.
+func TestDeployedRotationSurvivesALostAnswer(t *testing.T) {
+	d := newDeployedStack(t)
+	tg := newTollgate(t)
+	ctx := context.Background()
+	id := tg.text("create-api-key", "--name", "rotated", "--query", "id")
+	original, err := d.table.Key(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d.lambda.LoseAnswers(1)
+	before := len(d.lambda.Calls())
+	value := tg.text("rotate-api-key", "--api-key", id, "--grace-period", "3600", "--query", "value")
+	calls := d.lambda.Calls()[before:]
+	if len(calls) != 2 || !bytes.Equal(calls[0].Payload, calls[1].Payload) {
+		t.Fatalf("want the invocation and the SDK's retry of it, alike; got %d calls", len(calls))
+	}
+	var sent struct{ ClientToken string }
+	if err := json.Unmarshal(calls[0].Payload, &sent); err != nil || !uuid.MatchString(sent.ClientToken) {
+		t.Errorf("the rotation carried clientToken %q (%v), want a random UUID", sent.ClientToken, err)
+	}
+	k, err := d.table.Key(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Hash != keys.Hash(value) {
+		t.Errorf("the key's value is not the one tollgate printed")
+	}
+	if k.PreviousHash != original.Hash {
+		t.Errorf("the value before the rotation lost its grace period: the retry rotated a second time")
+	}
+
+	// Each run makes a token of its own.
+	tg.ok("rotate-api-key", "--api-key", id, "--grace-period", "0")
+	calls = d.lambda.Calls()
+	var next struct{ ClientToken string }
+	json.Unmarshal(calls[len(calls)-1].Payload, &next)
+	if !uuid.MatchString(next.ClientToken) || next.ClientToken == sent.ClientToken {
+		t.Errorf("a second run sent clientToken %q after %q", next.ClientToken, sent.ClientToken)
+	}
+}
+
+// TestRotationFailureNamesTheToken checks that a rotation that may have
+// been applied tells how to repeat it safely: running the command again
+// would make a new token, so the error gives the one it sent.
+func TestRotationFailureNamesTheToken(t *testing.T) {
+	d := newDeployedStack(t)
+	tg := newTollgate(t)
+	lastToken := func() string {
+		calls := d.lambda.Calls()
+		var p struct{ ClientToken string }
+		json.Unmarshal(calls[len(calls)-1].Payload, &p)
+		return p.ClientToken
+	}
+
+	r := tg.run("rotate-api-key", "--api-key", "k", "--grace-period", "60", "--keys-function", "Tollgate-Unavailable")
+	token := lastToken()
+	want := "\nAn error occurred (ServiceUnavailableException) when calling the RotateApiKey operation: Tollgate could not complete the operation because DynamoDB failed or did not answer; send the same request again" +
+		" (tollgate sent clientToken " + token + ": to send the same request again, run the command with --client-token " + token + ")\n"
+	if r.code != 254 || r.stderr != want || !uuid.MatchString(token) {
+		t.Errorf("exit %d, stderr %q; want 254 and %q", r.code, r.stderr, want)
+	}
+	// With the user's own token, sending the same command again is safe.
+	r = tg.run("rotate-api-key", "--api-key", "k", "--grace-period", "60", "--client-token", "deploy-7", "--keys-function", "Tollgate-Unavailable")
+	if r.code != 254 || strings.Contains(r.stderr, "tollgate sent") || lastToken() != "deploy-7" {
+		t.Errorf("own token: exit %d, stderr %q, sent %q", r.code, r.stderr, lastToken())
+	}
+	// An empty token, as a filled-in skeleton leaves it, is left out.
+	r = tg.run("rotate-api-key", "--cli-input-json", `{"apiKey": "k", "gracePeriod": 60, "clientToken": ""}`, "--keys-function", "Tollgate-Unavailable")
+	if token = lastToken(); r.code != 254 || !uuid.MatchString(token) || !strings.Contains(r.stderr, "--client-token "+token) {
+		t.Errorf("empty clientToken: exit %d, sent %q, stderr %q", r.code, token, r.stderr)
+	}
+	// A definite answer needs no advice.
+	r = tg.run("rotate-api-key", "--api-key", "nope", "--grace-period", "60")
+	if r.code != 254 || r.stderr != "\nAn error occurred (NotFoundException) when calling the RotateApiKey operation: API key nope not found\n" {
+		t.Errorf("no such key: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// No answer at all: the SDK gave up (here after one attempt).
+	t.Setenv("AWS_MAX_ATTEMPTS", "1")
+	d.lambda.LoseAnswers(1)
+	r = tg.run("rotate-api-key", "--api-key", "nope", "--grace-period", "60")
+	token = lastToken()
+	if r.code != 255 || !strings.HasSuffix(r.stderr, "\n(tollgate sent clientToken "+token+": to send the same request again, run the command with --client-token "+token+")\n") {
+		t.Errorf("lost answer: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -46,7 +46,11 @@ func option(w io.Writer, spec, doc string) {
 
 func (c *CLI) printCommandHelp(op *Operation) {
 	w := c.Stdout
-	fmt.Fprintf(w, "tollgate %s: %s\n(%s, served by the %s function)\n\nusage: tollgate %s", op.Command(), op.Doc, op.Name, op.Function, op.Command())
+	served := "the " + op.Function + " function"
+	if op.Route != nil {
+		served = op.Route.served()
+	}
+	fmt.Fprintf(w, "tollgate %s: %s\n(%s, served by %s)\n\nusage: tollgate %s", op.Command(), op.Doc, op.Name, served, op.Command())
 	for _, m := range op.Input {
 		s := flagSpec(m)
 		if !m.Required {

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -108,6 +107,17 @@ func TestFlagsBecomeTheInput(t *testing.T) {
 		{`get-usage-plan --cli-input-json {"usagePlanId":"x"}`, `{"usagePlanId": "x"}`},
 		{"get-usage --usage-plan-id p --start-date 2026-11-01 --end-date 2026-11-21 --key-id k",
 			`{"usagePlanId": "p", "startDate": "2026-11-01", "endDate": "2026-11-21", "keyId": "k"}`},
+		{"rotate-api-key --api-key k --grace-period 86400", `{"apiKey": "k", "gracePeriod": 86400}`},
+		{"rotate-api-key --api-key k --grace-period 0 --value own-value-0123456789ab --client-token deploy-1",
+			`{"apiKey": "k", "gracePeriod": 0, "value": "own-value-0123456789ab", "clientToken": "deploy-1"}`},
+		{"tag-resource --resource-arn arn:aws:apigateway:us-east-1::/usageplans/p --tags tollgate:enforce=shadow,tier=basic",
+			`{"resourceArn": "arn:aws:apigateway:us-east-1::/usageplans/p", "tags": {"tollgate:enforce": "shadow", "tier": "basic"}}`},
+		{"untag-resource --resource-arn arn:aws:apigateway:us-east-1::/apikeys/k --tag-keys team cost-center",
+			`{"resourceArn": "arn:aws:apigateway:us-east-1::/apikeys/k", "tagKeys": ["team", "cost-center"]}`},
+		{`untag-resource --resource-arn arn:aws:apigateway:us-east-1::/apikeys/k --tag-keys ["team"]`,
+			`{"resourceArn": "arn:aws:apigateway:us-east-1::/apikeys/k", "tagKeys": ["team"]}`},
+		{"get-tags --resource-arn arn:aws:apigateway:us-east-1::/apikeys/k --position x --limit 5",
+			`{"resourceArn": "arn:aws:apigateway:us-east-1::/apikeys/k", "position": "x", "limit": 5}`},
 	} {
 		got, err := payload(t, tc.line, files)
 		if err != nil {
@@ -169,6 +179,15 @@ Unknown parameter in throttle: "rate", must be one of: burstLimit, rateLimit`},
 		{"usage-report --usage-plan-id p --output table", "usage-report prints a chart, or CSV with --output csv"},
 		{"usage-report --usage-plan-id p --weeks 2", "Unknown options: --weeks"},
 		{"get-api-keys --endpoint-url localhost:8080", "Bad value for --endpoint-url \"localhost:8080\": scheme is missing."},
+		// The tag operations' ARN picks the function, so a bad one is found
+		// before any call, in the functions' words.
+		{"tag-resource --resource-arn c7y23b --tags a=b", `Error parsing parameter '--resource-arn': resourceArn must be arn:aws:apigateway:<region>::/usageplans/<id> or arn:aws:apigateway:<region>::/apikeys/<id>, not "c7y23b"`},
+		{"get-tags --resource-arn arn:aws:apigateway:us-east-1::/restapis/a1", "Error parsing parameter '--resource-arn': resourceArn \"arn:aws:apigateway:us-east-1::/restapis/a1\": Tollgate tags usage plans (::/usageplans/<id>) and API keys (::/apikeys/<id>), not restapis"},
+		{`untag-resource --cli-input-json {"resourceArn":"arn:aws:apigateway:us-east-1::/usageplans/","tagKeys":["a"]}`, "Error parsing parameter '--resource-arn': resourceArn must be"},
+		{"untag-resource --resource-arn arn:aws:apigateway:us-east-1::/apikeys/k", "the following arguments are required: --tag-keys"},
+		{"get-tags --resource-arn arn:aws:apigateway:us-east-1::/apikeys/k --page-size 5", "Unknown options: --page-size"},
+		{"rotate-api-key --api-key k", "the following arguments are required: --grace-period"},
+		{"rotate-api-key --api-key k --grace-period 1d", "Error parsing parameter '--grace-period': gracePeriod must be a whole number, not '1d'"},
 	} {
 		r := tg.run(args(tc.line)...)
 		if r.code != 252 || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
@@ -259,7 +278,8 @@ func TestGenerateCLISkeleton(t *testing.T) {
 }
 
 // TestEverySampleIsACLIInput checks that each payload in events/ works as
-// its command's --cli-input-json as it is, and sends the same payload.
+// its command's --cli-input-json as it is, and sends the same payload (to
+// which rotate-api-key then adds a clientToken, when the sample has none).
 func TestEverySampleIsACLIInput(t *testing.T) {
 	files, _ := filepath.Glob("../../events/*/*.json")
 	n := 0
@@ -273,10 +293,6 @@ func TestEverySampleIsACLIInput(t *testing.T) {
 		}
 		sample := jsonOf(t, string(b))
 		op := operation(kebab(sample["action"].(string)))
-		if op == nil && slices.Contains(pending, sample["action"].(string)) {
-			t.Logf("%s: no command for %s yet", file, sample["action"])
-			continue
-		}
 		if op == nil {
 			t.Errorf("%s: no command for %s", file, sample["action"])
 			continue
@@ -292,7 +308,7 @@ func TestEverySampleIsACLIInput(t *testing.T) {
 		}
 		n++
 	}
-	if n < 19 {
+	if n < 31 {
 		t.Errorf("found %d samples", n)
 	}
 }

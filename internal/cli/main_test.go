@@ -42,7 +42,13 @@ func localStackURL(t *testing.T) string {
 func adminHandlers(t *testing.T) map[string]*admin.Handler {
 	t.Helper()
 	db := dynamotest.Client(t)
-	svc := &admin.Service{Store: &store.Table{DB: db, Name: dynamotest.NewTable(t, db), Now: time.Now}, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+	return adminHandlersOn(t, &store.Table{DB: db, Name: dynamotest.NewTable(t, db), Now: time.Now})
+}
+
+// adminHandlersOn are the three admin functions over a table.
+func adminHandlersOn(t *testing.T, table *store.Table) map[string]*admin.Handler {
+	t.Helper()
+	svc := &admin.Service{Store: table, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 	out := map[string]*admin.Handler{}
 	for _, fn := range admin.Functions {
 		h, err := admin.New(fn, svc)

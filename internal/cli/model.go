@@ -39,7 +39,11 @@ type Member struct {
 	Shape    *Shape
 	Required bool
 	Doc      string // one line, for --help
-	paging   bool   // limit and position: the paginator sets them
+	// IdempotencyToken members are filled with a fresh UUID when the user
+	// leaves them out, as botocore does for its idempotencyToken trait, so
+	// that the SDK's retries of one invocation are safe.
+	IdempotencyToken bool
+	paging           bool // limit and position: the paginator sets them
 }
 
 func (s *Shape) member(name string) (Member, bool) {
@@ -64,7 +68,8 @@ func (s *Shape) memberNames() string {
 // flags follow from them.
 type Operation struct {
 	Name     string // the action, e.g. CreateApiKey
-	Function string // keys, plans or usage
+	Function string // keys, plans or usage, unless Route picks one
+	Route    *Route // for an operation that several functions serve
 	Doc      string
 	Input    []Member
 	// Paginated operations take limit and position and answer with items

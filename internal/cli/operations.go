@@ -10,6 +10,7 @@ var (
 	patchOps       = Member{Name: "patchOperations", Shape: listOf(patchOperation), Doc: "The changes: op=replace,path=/name,value=x [op=... ...]."}
 	optionalKeyID  = Member{Name: "keyId", Shape: str, Doc: "Only this API key."}
 	planKeyMembers = []Member{usagePlanID, keyID}
+	resourceArn    = Member{Name: "resourceArn", Shape: str, Required: true, Doc: "The usage plan's or API key's ARN: arn:aws:apigateway:<region>::/usageplans/<id> or ::/apikeys/<id>."}
 )
 
 // operations is the command table: one entry per admin operation, in the
@@ -43,6 +44,12 @@ var operations = []Operation{
 		{Name: "format", Shape: enum("csv"), Required: true, Doc: "csv."},
 		{Name: "failOnWarnings", Shape: boolean, Doc: "Import nothing if any row has a problem."},
 	}},
+	{Name: "RotateApiKey", Function: "keys", Doc: "Give an API key a new value; the old one works for a grace period (a Tollgate extension).", Input: []Member{
+		apiKeyID,
+		{Name: "gracePeriod", Shape: integer, Required: true, Doc: "Seconds the current value keeps working beside the new one: 0 (it stops at once) to 2592000 (30 days)."},
+		{Name: "value", Shape: str, Doc: "Your own new value (20-128 characters); Tollgate generates one otherwise."},
+		{Name: "clientToken", Shape: str, IdempotencyToken: true, Doc: "Makes repeating this rotation safe (up to 128 characters); tollgate sends a fresh UUID if left out."},
+	}},
 
 	{Name: "CreateUsagePlan", Function: "plans", Doc: "Create a usage plan: a throttle, a quota, and the API stages it covers.", Input: []Member{
 		{Name: "name", Shape: str, Required: true, Doc: "The plan's name."},
@@ -74,6 +81,20 @@ var operations = []Operation{
 	}},
 	{Name: "UpdateUsage", Function: "usage", Doc: "Set a key's remaining quota for the current period: op=replace,path=/remaining,value=N.", Input: []Member{
 		usagePlanID, keyID, patchOps,
+	}},
+
+	{Name: "TagResource", Route: byResourceArn, Doc: "Add tags to a usage plan or an API key, or change their values.", Input: []Member{
+		resourceArn,
+		{Name: "tags", Shape: tagMap, Required: true, Doc: "The tags to add or change: team=x,tier=gold (tollgate:enforce=shadow|enforce on a plan)."},
+	}},
+	{Name: "UntagResource", Route: byResourceArn, Doc: "Remove tags from a usage plan or an API key.", Input: []Member{
+		resourceArn,
+		{Name: "tagKeys", Shape: listOf(str), Required: true, Doc: "The keys of the tags to remove: team tier."},
+	}},
+	{Name: "GetTags", Route: byResourceArn, Doc: "List a usage plan's or an API key's tags.", Input: []Member{
+		resourceArn,
+		{Name: "position", Shape: str, Doc: "Accepted and ignored, as API Gateway documents: all tags come back at once."},
+		{Name: "limit", Shape: integer, Doc: "Accepted and ignored, as API Gateway documents: all tags come back at once."},
 	}},
 }
 

@@ -32,6 +32,7 @@ type Call struct {
 	Target    string // the function's name, or the stack's
 	AccessKey string // from the request's SigV4 credential scope
 	Region    string
+	Payload   []byte // what an invocation sent
 }
 
 // credential reads "Credential=AKID/date/region/service/aws4_request".
@@ -52,6 +53,7 @@ type Lambda struct {
 	functions map[string]Handler
 	mu        sync.Mutex
 	calls     []Call
+	lose      int // answers still to lose
 }
 
 // NewLambda starts a Lambda stand-in; Close stops it.
@@ -66,6 +68,15 @@ func NewLambda(functions map[string]Handler) *Lambda {
 
 func (l *Lambda) Close() { l.srv.Close() }
 
+// LoseAnswers makes the next n invocations run their function and then
+// drop the connection without an answer, as a network failure after the
+// call landed would: the caller cannot tell whether it was applied.
+func (l *Lambda) LoseAnswers(n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lose = n
+}
+
 // Calls returns the invocations so far.
 func (l *Lambda) Calls() []Call {
 	l.mu.Lock()
@@ -76,8 +87,17 @@ func (l *Lambda) Calls() []Call {
 func (l *Lambda) invoke(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	key, region := signedBy(r)
+	payload, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	l.mu.Lock()
-	l.calls = append(l.calls, Call{Target: name, AccessKey: key, Region: region})
+	l.calls = append(l.calls, Call{Target: name, AccessKey: key, Region: region, Payload: payload})
+	lose := l.lose > 0
+	if lose {
+		l.lose--
+	}
 	l.mu.Unlock()
 	h, ok := l.functions[name]
 	if !ok {
@@ -89,12 +109,13 @@ func (l *Lambda) invoke(w http.ResponseWriter, r *http.Request) {
 			"message": fmt.Sprintf("Function not found: arn:aws:lambda:%s:123456789012:function:%s", region, name)})
 		return
 	}
-	payload, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
 	out, err := h.Invoke(r.Context(), payload)
+	if lose {
+		if conn, _, herr := http.NewResponseController(w).Hijack(); herr == nil {
+			conn.Close()
+			return
+		}
+	}
 	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
 	if err != nil {
 		// A function error is a 200 with X-Amz-Function-Error, and the
