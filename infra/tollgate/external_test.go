@@ -45,8 +45,9 @@ func TestExternalApp(t *testing.T) {
 	}
 	mainGo := codeBlock(t, section, "go")
 	cdkJSON := codeBlock(t, section, "json")
-	if !regexp.MustCompile(`go get github.com/tollgate-dev/tollgate@v\d+\.\d+\.\d+\n`).MatchString(codeBlock(t, section, "sh")) {
-		t.Error("the README's commands do not go get a pinned Tollgate version")
+	// A release tag, or until there is one a commit.
+	if !regexp.MustCompile(`go get github.com/tollgate-dev/tollgate@(v\d+\.\d+\.\d+|COMMIT)\s`).MatchString(codeBlock(t, section, "sh")) {
+		t.Error("the README's commands do not go get a pinned Tollgate version or commit")
 	}
 
 	app := t.TempDir()
