@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's JWT walk-through, as one script: run `AUTH_MODE=jwt make run`
+# The JWT walk-through of docs/jwt.md, as one script: run `AUTH_MODE=jwt make run`
 # in another terminal first. It uses only curl and sed.
 set -euo pipefail
 

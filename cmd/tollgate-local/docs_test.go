@@ -13,16 +13,19 @@ import (
 	readmedoc "github.com/tollgate-dev/tollgate/internal/readme"
 )
 
-func readme(t *testing.T) string {
-	b, err := os.ReadFile("../../README.md")
+func readme(t *testing.T) string { return page(t, "README.md") }
+
+// page returns one of the repository's pages, such as "docs/jwt.md".
+func page(t *testing.T, path string) string {
+	b, err := os.ReadFile(filepath.Join("../..", path))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
 }
 
-// section returns the README from a heading to the next heading of its
-// level or above, outside code blocks.
+// section returns a page from a heading to the next heading of its level
+// or above, outside code blocks.
 func section(t *testing.T, doc, heading string) string {
 	s, err := readmedoc.Section(doc, heading)
 	if err != nil {
@@ -179,8 +182,8 @@ func TestREADMEConfigurationListsEveryVariable(t *testing.T) {
 	}
 }
 
-// TestJWTWalkthroughScript runs examples/jwt-walkthrough.sh, the README's
-// JWT steps, against the local stack with AUTH_MODE=jwt and its local
+// TestJWTWalkthroughScript runs examples/jwt-walkthrough.sh, the steps of
+// docs/jwt.md's walk-through, against the local stack with AUTH_MODE=jwt and its local
 // issuer, after the banner's own token recipe for the demo identity.
 func TestJWTWalkthroughScript(t *testing.T) {
 	s := start(t, "AUTH_MODE=jwt", "DYNAMODB_DEADLINE=10s")
@@ -219,14 +222,14 @@ func TestJWTWalkthroughScript(t *testing.T) {
 	s.stop()
 }
 
-// TestREADMEJWTWalkthroughIsTheScript keeps the README's JWT commands and
-// the script that a test runs the same.
-func TestREADMEJWTWalkthroughIsTheScript(t *testing.T) {
+// TestDocsJWTWalkthroughIsTheScript keeps the commands of docs/jwt.md's
+// walk-through and the script that a test runs the same.
+func TestDocsJWTWalkthroughIsTheScript(t *testing.T) {
 	script, err := os.ReadFile("../../examples/jwt-walkthrough.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	walk := section(t, readme(t), "### JWT walk-through")
+	walk := section(t, page(t, "docs/jwt.md"), "## Walk-through")
 	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(walk, -1)
 	if len(blocks) < 5 {
 		t.Fatalf("the JWT walk-through has %d shell blocks", len(blocks))
@@ -237,7 +240,7 @@ func TestREADMEJWTWalkthroughIsTheScript(t *testing.T) {
 				continue
 			}
 			if !strings.Contains(string(script), line+"\n") {
-				t.Errorf("README JWT walk-through line not in examples/jwt-walkthrough.sh:\n%s", line)
+				t.Errorf("docs/jwt.md walk-through line not in examples/jwt-walkthrough.sh:\n%s", line)
 			}
 		}
 	}

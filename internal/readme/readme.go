@@ -1,5 +1,5 @@
-// Package readme reads the README's sections and code blocks, for the
-// tests that run what the README shows.
+// Package readme reads the sections and code blocks of the README and the
+// pages in docs/, for the tests that run what they show.
 package readme
 
 import (
@@ -13,7 +13,7 @@ import (
 func Section(doc, heading string) (string, error) {
 	i := strings.Index(doc, heading+"\n")
 	if i < 0 {
-		return "", fmt.Errorf("the README has no %q", heading)
+		return "", fmt.Errorf("the page has no heading %q", heading)
 	}
 	depth := strings.IndexByte(heading, ' ')
 	var out []string
