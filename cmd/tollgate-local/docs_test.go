@@ -136,7 +136,7 @@ func TestREADMECheatSheetShowsEverySample(t *testing.T) {
 	files, _ := filepath.Glob("../../events/*/*.json")
 	for _, f := range files {
 		if strings.Contains(f, "/authorizer/") || strings.Contains(f, "/notifier/") {
-			continue // not admin payloads; see TestREADMEShowsTheAlertEvent
+			continue // not admin payloads; see TestDocsShowTheAlertEvent
 		}
 		b, _ := os.ReadFile(f)
 		if !shown[canonical(b)] {
@@ -246,15 +246,15 @@ func TestDocsJWTWalkthroughIsTheScript(t *testing.T) {
 	}
 }
 
-// TestREADMEShowsTheAlertEvent checks that the Quota alerts section shows
+// TestDocsShowTheAlertEvent checks that docs/alerts.md shows
 // events/notifier/QuotaThresholdReached.json as it is (a test in
 // internal/alerts checks that the notifier puts that very event).
-func TestREADMEShowsTheAlertEvent(t *testing.T) {
+func TestDocsShowTheAlertEvent(t *testing.T) {
 	sample, err := os.ReadFile("../../events/notifier/QuotaThresholdReached.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(section(t, readme(t), "## Quota alerts"), "```json\n"+string(sample)+"```") {
-		t.Error("the Quota alerts section does not show events/notifier/QuotaThresholdReached.json as it is")
+	if !strings.Contains(section(t, page(t, "docs/alerts.md"), "## The event"), "```json\n"+string(sample)+"```") {
+		t.Error("docs/alerts.md's \"The event\" does not show events/notifier/QuotaThresholdReached.json as it is")
 	}
 }
