@@ -19,8 +19,12 @@ import (
 
 func TestMain(m *testing.M) { dynamotest.Main(m) }
 
-func readmeSection(t *testing.T, heading string) string {
-	b, err := os.ReadFile("../../README.md")
+func readmeSection(t *testing.T, heading string) string { return pageSection(t, "README.md", heading) }
+
+// pageSection returns a section of one of the repository's pages, such as
+// "docs/cli.md".
+func pageSection(t *testing.T, path, heading string) string {
+	b, err := os.ReadFile(filepath.Join("../..", path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,9 +91,11 @@ func TestREADMEDeployExamples(t *testing.T) {
 	}
 }
 
-// TestREADMEMapsEveryCommand checks the table from aws apigateway to
-// tollgate against the commands tollgate has.
-func TestREADMEMapsEveryCommand(t *testing.T) {
+// TestCommandTableAndREADMEExamples checks docs/cli.md's table from aws
+// apigateway to tollgate against the commands tollgate has, and that each
+// example of the README's section on tollgate parses.
+func TestCommandTableAndREADMEExamples(t *testing.T) {
+	table := pageSection(t, "docs/cli.md", "## Commands")
 	sec := readmeSection(t, "## The `tollgate` command line")
 	bin := build(t)
 	help, err := exec.Command(filepath.Join(bin, "tollgate"), "help").Output()
@@ -109,8 +115,8 @@ func TestREADMEMapsEveryCommand(t *testing.T) {
 		case "rotate-api-key":
 			row = "| none: Tollgate's own | `rotate-api-key`"
 		}
-		if !strings.Contains(sec, row) {
-			t.Errorf("the README's table has no row %s", row)
+		if !strings.Contains(table, row) {
+			t.Errorf("docs/cli.md's table has no row %s", row)
 		}
 	}
 	// And each example line of the section parses: help on it exits 0.
