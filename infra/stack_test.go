@@ -354,10 +354,10 @@ func TestLeastPrivilege(t *testing.T) {
 	}
 	// Each function's DynamoDB actions, and the partitions they may touch.
 	want := map[string]map[string]string{
-		"Authorizer": {"dynamodb:GetItem": "HASH#* KEY#* PLAN#*", "dynamodb:Query": "HASH#* KEY#* PLAN#*", "dynamodb:UpdateItem": "METER#*"},
+		"Authorizer": {"dynamodb:GetItem": "HASH#* PLAN#*", "dynamodb:Query": "KEY#*", "dynamodb:UpdateItem": "METER#*"},
 		"Usage":      {"dynamodb:GetItem": "PLAN#* METER#*", "dynamodb:Query": "PLAN#* METER#*", "dynamodb:UpdateItem": "METER#*"},
 		"Keys": {"dynamodb:GetItem": "", "dynamodb:Query": "", "dynamodb:BatchGetItem": "", "dynamodb:PutItem": "",
-			"dynamodb:UpdateItem": "", "dynamodb:DeleteItem": ""},
+			"dynamodb:UpdateItem": "", "dynamodb:DeleteItem": "", "dynamodb:ConditionCheckItem": ""},
 	}
 	want["Plans"] = want["Keys"]
 	for fn, actions := range want {

@@ -184,11 +184,14 @@ func New(scope constructs.Construct, id string, props *Props) *Tollgate {
 	t.PlansFunction = fn("Plans", "Tollgate admin: usage plans and their keys (CreateUsagePlan, CreateUsagePlanKey, ...)", 512, 300, admin)
 	t.UsageFunction = fn("Usage", "Tollgate admin: usage (GetUsage, UpdateUsage)", 512, 60, admin)
 
-	readable := []string{store.PartitionHash, store.PartitionKey, store.PartitionPlan}
+	// The authorizer gets a value's (or an identity's) pointer and a plan,
+	// queries a key's record with its stage claims, and updates meters.
+	pointers := []string{store.PartitionHash, store.PartitionPlan}
 	if env["AUTH_MODE"] != "" && env["AUTH_MODE"] != string(authorizer.AuthKey) {
-		readable = append(readable, store.PartitionIdentity)
+		pointers = append(pointers, store.PartitionIdentity)
 	}
-	GrantItems(t.Table, t.AuthorizerFunction, readOnly, readable)
+	GrantItems(t.Table, t.AuthorizerFunction, []string{"dynamodb:GetItem"}, pointers)
+	GrantItems(t.Table, t.AuthorizerFunction, []string{"dynamodb:Query"}, []string{store.PartitionKey})
 	GrantItems(t.Table, t.AuthorizerFunction, []string{"dynamodb:UpdateItem"}, []string{store.PartitionMeter})
 	GrantItems(t.Table, t.UsageFunction, readOnly, []string{store.PartitionPlan, store.PartitionMeter})
 	GrantItems(t.Table, t.UsageFunction, []string{"dynamodb:UpdateItem"}, []string{store.PartitionMeter})
@@ -318,10 +321,13 @@ func applicationLogLevel(level string) (awslambda.ApplicationLogLevel, error) {
 }
 
 // Item-level DynamoDB actions. No function gets Scan or table-level actions.
+// The admin functions' transactions check items they do not write (a
+// plan's version, a membership, a capping's claim): TransactWriteItems
+// needs ConditionCheckItem for those, besides the actions of its writes.
 var (
 	readOnly  = []string{"dynamodb:GetItem", "dynamodb:Query"}
 	readWrite = []string{"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem",
-		"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
+		"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"}
 )
 
 // GrantItems lets fn use actions on the table's items, and only on items

@@ -143,7 +143,7 @@ func (s *Service) usage(ctx context.Context, p *store.Plan, keyID string, start,
 			date := d.Format("20060102")
 			if q != nil {
 				w := q.Window(d)
-				limit := plans.Share(q.LimitIn(w, quotaStart(p)), i, len(shards))
+				limit := plans.Share(p.QuotaLimitIn(w), i, len(shards))
 				if w.ID != window {
 					window, remaining = w.ID, limit
 				}
@@ -171,13 +171,6 @@ func (s *Service) usage(ctx context.Context, p *store.Plan, keyID string, start,
 		}
 	}
 	return out, nil
-}
-
-func quotaStart(p *store.Plan) time.Time {
-	if p.QuotaStart == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(p.QuotaStart)
 }
 
 // usageCSV writes one row per key per day.
@@ -228,7 +221,7 @@ func updateUsage(ctx context.Context, s *Service, in *updateUsageInput) (any, er
 	}
 	now := s.Now().UTC()
 	w := p.Quota.Window(now)
-	if err := s.Store.SetRemaining(ctx, in.KeyID, p.ID, p.ShardCount(), w.ID, now.Format("20060102"), p.Quota.LimitIn(w, quotaStart(p)), remaining); err != nil {
+	if err := s.Store.SetRemaining(ctx, in.KeyID, p.ID, p.ShardCount(), w.ID, now.Format("20060102"), p.QuotaLimitIn(w), remaining); err != nil {
 		return nil, err
 	}
 	today := now.Truncate(24 * time.Hour)

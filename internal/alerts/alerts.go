@@ -196,7 +196,7 @@ func (n *Notifier) evaluateWith(ctx context.Context, c *change, p *store.Plan) e
 		if !ok || period != p.Quota.Period {
 			continue
 		}
-		limit := p.Quota.LimitIn(window, quotaStart(p))
+		limit := p.QuotaLimitIn(window)
 		if limit <= 0 {
 			continue
 		}
@@ -388,11 +388,4 @@ func (n *Notifier) log() *slog.Logger {
 		return n.Log
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-func quotaStart(p *store.Plan) time.Time {
-	if p.QuotaStart == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(p.QuotaStart)
 }

@@ -349,7 +349,12 @@ func TestSettings(t *testing.T) {
 	if err != nil || len(s.Thresholds) != 0 || s.BusName != "billing" {
 		t.Errorf("set: %+v %v", s, err)
 	}
-	for _, bad := range [][]string{{}, {"TABLE_NAME", "t", "ALERT_THRESHOLDS", "80/120"}} {
+	for _, bus := range []string{"aws.partner/example.com/123/events", "arn:aws:events:eu-west-1:123456789012:event-bus/billing"} {
+		if s, err := alerts.ReadSettings(env("TABLE_NAME", "t", "EVENT_BUS_NAME", bus)); err != nil || s.BusName != bus {
+			t.Errorf("EVENT_BUS_NAME=%s: %+v %v", bus, s, err)
+		}
+	}
+	for _, bad := range [][]string{{}, {"TABLE_NAME", "t", "ALERT_THRESHOLDS", "80/120"}, {"TABLE_NAME", "t", "EVENT_BUS_NAME", "billing bus"}} {
 		if _, err := alerts.ReadSettings(env(bad...)); err == nil {
 			t.Errorf("%v: no error", bad)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -22,11 +23,18 @@ type Settings struct {
 	Thresholds []int  // ALERT_THRESHOLDS, default 80,100
 }
 
+// busName is what PutEvents takes as an entry's EventBusName: a bus's
+// name or ARN. PutEvents would refuse anything else, an event at a time.
+var busName = regexp.MustCompile(`^(arn:aws[\w-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[/._A-Za-z0-9-]{1,256}$`)
+
 // ReadSettings reads and checks the notifier's environment.
 func ReadSettings(getenv func(string) string) (Settings, error) {
 	s := Settings{Table: getenv("TABLE_NAME"), BusName: getenv("EVENT_BUS_NAME"), Thresholds: plans.DefaultThresholds}
 	if s.Table == "" {
 		return s, fmt.Errorf("TABLE_NAME is not set: set it to the Tollgate table's name")
+	}
+	if s.BusName != "" && !busName.MatchString(s.BusName) {
+		return s, fmt.Errorf("EVENT_BUS_NAME=%q: want an event bus's name (letters, digits and . - _ /) or ARN, or leave it unset for the default bus", s.BusName)
 	}
 	if v := getenv("ALERT_THRESHOLDS"); v != "" {
 		t, err := plans.ParseThresholds(v)

@@ -182,11 +182,7 @@ func (e *planEntry) currentQuota(now int64) *meter.Quota {
 	}
 	if e.quota == nil || now >= e.quota.Reset || now < e.qStart {
 		w := q.Window(time.UnixMicro(now))
-		var since time.Time
-		if e.plan.QuotaStart > 0 {
-			since = time.UnixMicro(e.plan.QuotaStart)
-		}
-		e.quota = &meter.Quota{Attr: store.PrefixQuota + w.ID, Limit: q.LimitIn(w, since), Reset: w.End.UnixMicro()}
+		e.quota = &meter.Quota{Attr: store.PrefixQuota + w.ID, Limit: e.plan.QuotaLimitIn(w), Reset: w.End.UnixMicro()}
 		e.qStart = w.Start.UnixMicro()
 		e.resetAt = w.End.UTC().Format(time.RFC3339)
 	}

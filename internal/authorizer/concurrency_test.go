@@ -228,7 +228,7 @@ func TestDeadlineBoundsAHangingDynamoDB(t *testing.T) {
 	if resp.IsAuthorized || f.lastReason() != authorizer.ReasonError {
 		t.Fatalf("allowed=%v reason=%s, want a fail-closed denial", resp.IsAuthorized, f.lastReason())
 	}
-	if took < 250*time.Millisecond || took > 2*time.Second {
+	if took < 250*time.Millisecond || took > cfg.Deadline+slack {
 		t.Fatalf("decision took %s with a 300ms deadline", took)
 	}
 }
@@ -236,7 +236,10 @@ func TestDeadlineBoundsAHangingDynamoDB(t *testing.T) {
 // TestLoweringAShardedQuotaUnderLoad lowers the quota of a key spread over
 // four shards while instances spend it: the key must end with exactly the
 // new limit admitted, no more (the shards' counts had drifted apart) and
-// no less (nothing stranded in a shard).
+// no less (nothing stranded in a shard). The lowering starts at 300
+// admitted; the instances spend on while it runs, up to 350, and wait
+// there if it has not returned yet, so that a machine too busy to finish
+// it quickly does not let them spend past the new limit before it lands.
 func TestLoweringAShardedQuotaUnderLoad(t *testing.T) {
 	f := setup(t)
 	f.clock.Set(time.Now())
@@ -244,12 +247,14 @@ func TestLoweringAShardedQuotaUnderLoad(t *testing.T) {
 	keyID, value, planID := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 1000, Period: plans.Month},
 		Tags: map[string]string{plans.ShardTag: "4"}})
 	var admitted atomic.Int64
+	var done atomic.Bool // the lowering returned
 	lowered := make(chan error, 1)
 	go func() {
 		for admitted.Load() < 300 {
 			time.Sleep(time.Millisecond)
 		}
 		_, err := f.tbl.UpdatePlan(ctx, planID, func(p *plans.Plan) error { p.Quota.Limit = 400; return nil })
+		done.Store(true)
 		lowered <- err
 	}()
 	var wg sync.WaitGroup
@@ -261,6 +266,9 @@ func TestLoweringAShardedQuotaUnderLoad(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 250 {
+				for admitted.Load() >= 350 && !done.Load() {
+					time.Sleep(time.Millisecond)
+				}
 				if a.Authorize(ctx, request(value)).IsAuthorized {
 					admitted.Add(1)
 				}

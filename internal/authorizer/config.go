@@ -157,6 +157,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		c.Retention = time.Duration(n) * 24 * time.Hour
 	}
 	if v := getenv("METRICS_NAMESPACE"); v != "" {
+		if err := checkNamespace(v); err != nil {
+			return c, fmt.Errorf("METRICS_NAMESPACE=%q: %w", v, err)
+		}
 		c.MetricsNamespace = v
 	}
 	if c.MetricsInterval, err = duration(getenv, "METRICS_INTERVAL", c.MetricsInterval, time.Second); err != nil {
@@ -222,4 +225,19 @@ func duration(getenv func(string) string, name string, def, least time.Duration)
 		return 0, fmt.Errorf("%s=%q: want a duration of at least %s, such as 500ms or 2s", name, v, least)
 	}
 	return d, nil
+}
+
+// checkNamespace accepts what CloudWatch takes as a custom namespace. It
+// drops the metrics of an EMF record whose namespace it refuses, and says
+// so nowhere the function's owner would look.
+func checkNamespace(ns string) error {
+	if len(ns) > 255 || strings.HasPrefix(ns, ":") || strings.HasPrefix(ns, "AWS/") {
+		return fmt.Errorf("want a CloudWatch namespace: up to 255 characters, not starting with a colon or AWS/ (AWS's own), such as Tollgate or MyCompany/Tollgate")
+	}
+	for _, c := range ns {
+		if c < 0x20 || c > 0x7e {
+			return fmt.Errorf("want a CloudWatch namespace: printable ASCII characters only, such as Tollgate or MyCompany/Tollgate")
+		}
+	}
+	return nil
 }

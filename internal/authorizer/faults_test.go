@@ -138,12 +138,10 @@ func (r *faultRun) drive(t *testing.T, requests map[string]int, workers int) map
 // settle ends the faults, waits for writes held back to land, and has
 // every instance reconcile what it lost. It returns what became of the
 // lost writes, from the decisions' metrics and the reconciling.
-func (r *faultRun) settle(t *testing.T, late bool) meter.LateWrites {
+func (r *faultRun) settle(t *testing.T) meter.LateWrites {
 	t.Helper()
 	r.proxy.SetRule(nil)
-	if late {
-		time.Sleep(r.proxy.Delay + 200*time.Millisecond)
-	}
+	r.proxy.WaitLate()
 	var sum meter.LateWrites
 	for i, a := range r.instances {
 		l, err := a.Reconcile(context.Background())
@@ -259,7 +257,7 @@ func TestMeteringUnderFaults(t *testing.T) {
 			for _, f := range c.faults {
 				faults += r.proxy.Faults()[f]
 			}
-			late := r.settle(t, c.faults[0] == dynamotest.Late)
+			late := r.settle(t)
 			t.Logf("lost writes: %+v", late)
 			// Every write remembered was settled: none was given up on.
 			if late.Pending != late.Refunded+late.Fenced || late.Unreconciled != 0 || c.failOpen && late.Pending != 0 {
@@ -362,11 +360,11 @@ func TestDynamoDBDownThenBack(t *testing.T) {
 			if tl.errors != c.decisions || tl.slowest > deadline+slack {
 				t.Errorf("%d decisions: %d errors, the slowest %s; want every one denied within %s", tl.decisions, tl.errors, tl.slowest, deadline)
 			}
-			late := r.settle(t, c.fault == dynamotest.Late)
+			late := r.settle(t)
 			if n := admitOnce(); n > len(r.instances) {
 				t.Logf("%d decisions for one admission on each of %d instances after DynamoDB came back", n, len(r.instances))
 			}
-			r.settle(t, false)
+			r.settle(t)
 			used, _, _ := r.meterState(t, keyID, planID, 0)
 			t.Logf("%+v; used %d", late, used)
 			if want := int64(2 * len(r.instances)); used != want {

@@ -209,16 +209,16 @@ func compileQuery(inv *invocation) (*jmespath.JMESPath, error) {
 // invoker is the local stack when an endpoint is given, else the
 // deployed stack's functions.
 func (c *CLI) invoker(inv *invocation) (Invoker, error) {
-	endpoint := inv.globals["endpoint-url"]
+	endpoint, from := inv.globals["endpoint-url"], "--endpoint-url"
 	if endpoint == "" {
-		endpoint = c.Getenv("TOLLGATE_ENDPOINT_URL")
+		endpoint, from = c.Getenv("TOLLGATE_ENDPOINT_URL"), "TOLLGATE_ENDPOINT_URL"
 	}
 	if endpoint != "" {
 		client := c.HTTPClient
 		if client == nil {
 			client = &http.Client{Timeout: 60 * time.Second}
 		}
-		return newLocalStack(endpoint, client)
+		return newLocalStack(endpoint, from, client)
 	}
 	pick := func(flag, env string) string {
 		if v := inv.globals[flag]; v != "" {

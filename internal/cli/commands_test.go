@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-dev/tollgate/internal/dynamotest"
 )
 
 // TestEverySubcommandAgainstTheLocalStack runs each subcommand against the
@@ -209,8 +211,9 @@ func TestServiceErrorsExit254(t *testing.T) {
 		}
 	}
 	// Nothing listening: the AWS CLI's "Could not connect", 255.
-	down := newTollgate(t, "TOLLGATE_ENDPOINT_URL=http://127.0.0.1:1")
-	if r := down.run("get-api-keys"); r.code != 255 || !strings.Contains(r.stderr, `Could not connect to the endpoint URL: "http://127.0.0.1:1/_admin/keys"`) {
+	closed := dynamotest.ClosedEndpoint(t)
+	down := newTollgate(t, "TOLLGATE_ENDPOINT_URL="+closed)
+	if r := down.run("get-api-keys"); r.code != 255 || !strings.Contains(r.stderr, `Could not connect to the endpoint URL: "`+closed+`/_admin/keys"`) {
 		t.Errorf("no local stack: exit %d %q", r.code, r.stderr)
 	}
 	// An interrupted command exits 130.

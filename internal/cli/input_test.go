@@ -194,6 +194,11 @@ Unknown parameter in throttle: "rate", must be one of: burstLimit, rateLimit`},
 			t.Errorf("tollgate %s: exit %d, stdout %q, stderr:\n%s\nwant 252 and %q", tc.line, r.code, r.stdout, r.stderr, tc.want)
 		}
 	}
+	// A bad endpoint from the environment is named as such.
+	bad := newTollgate(t, "TOLLGATE_ENDPOINT_URL=localhost:8080")
+	if r := bad.run("get-api-keys"); r.code != 252 || !strings.Contains(r.stderr, `Bad value for TOLLGATE_ENDPOINT_URL "localhost:8080"`) {
+		t.Errorf("TOLLGATE_ENDPOINT_URL=localhost:8080: exit %d, stderr %q", r.code, r.stderr)
+	}
 }
 
 func TestHelp(t *testing.T) {

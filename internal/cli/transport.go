@@ -25,10 +25,12 @@ type localStack struct {
 	client *http.Client
 }
 
-func newLocalStack(endpoint string, client *http.Client) (*localStack, error) {
+// newLocalStack calls the local stack at endpoint, which the flag or
+// variable named by from gave.
+func newLocalStack(endpoint, from string, client *http.Client) (*localStack, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usagef("Bad value for --endpoint-url %q: scheme is missing.  Must be of the form http://<hostname>/ or https://<hostname>/", endpoint)
+		return nil, usagef("Bad value for %s %q: scheme is missing.  Must be of the form http://<hostname>/ or https://<hostname>/", from, endpoint)
 	}
 	return &localStack{base: u, client: client}, nil
 }

@@ -84,6 +84,7 @@ type FaultProxy struct {
 	counts [faults]int
 	rp     http.Handler
 	srv    *httptest.Server
+	late   sync.WaitGroup // requests Late holds, until DynamoDB answered them
 }
 
 // NewFaultProxy starts a proxy in front of the test endpoint that passes
@@ -109,6 +110,10 @@ func (p *FaultProxy) SetRule(r Rule) {
 	p.rule = r
 	p.mu.Unlock()
 }
+
+// WaitLate waits until DynamoDB has answered every request that Late held
+// back: then every late write that will land has landed.
+func (p *FaultProxy) WaitLate() { p.late.Wait() }
 
 // Faults returns how many calls met each fault, Pass included.
 func (p *FaultProxy) Faults() map[Fault]int {
@@ -169,7 +174,9 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		late.Body = io.NopCloser(bytes.NewReader(body))
 		rec := httptest.NewRecorder()
 		done := make(chan struct{})
+		p.late.Add(1)
 		go func() {
+			defer p.late.Done()
 			time.Sleep(p.Delay)
 			p.rp.ServeHTTP(rec, late)
 			close(done)

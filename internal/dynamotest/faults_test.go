@@ -56,7 +56,7 @@ func TestFaultProxy(t *testing.T) {
 				}
 			}
 			if c.fault == dynamotest.Late {
-				time.Sleep(time.Second) // it lands after the client gave up
+				p.WaitLate() // it lands after the client gave up
 			}
 			out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &table, Key: key, ConsistentRead: aws.Bool(true)})
 			if err != nil {

@@ -101,11 +101,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			if name = strings.TrimSpace(name); name == "" {
 				continue
 			}
+			// Header names ignore case, so email and Email would both be
+			// X-Tollgate-Claim-email to a backend.
 			key := ratelimit.ClaimKey(name)
-			if other, dup := seen[key]; dup {
-				return c, fmt.Errorf("JWT_CONTEXT_CLAIMS: %q and %q would both be context key %s: list one of them", other, name, key)
+			if other, dup := seen[strings.ToLower(key)]; dup {
+				return c, fmt.Errorf("JWT_CONTEXT_CLAIMS: %q and %q would both be header %s (context key %s): list one of them", other, name, ratelimit.ClaimHeader(name), key)
 			}
-			seen[key] = name
+			seen[strings.ToLower(key)] = name
 			c.ContextClaims = append(c.ContextClaims, name)
 		}
 	}

@@ -530,6 +530,7 @@ func TestFromEnv(t *testing.T) {
 		{"JWT_SCOPES": `{"GET /items": []}`},
 		{"JWT_SCOPES": `{"GET /items": ["a b"]}`},
 		{"JWT_CONTEXT_CLAIMS": "custom:tier,custom_tier"},
+		{"JWT_CONTEXT_CLAIMS": "email,Email"},
 	} {
 		if _, err := jwtauth.FromEnv(env(bad)); err == nil {
 			t.Errorf("%v: accepted", bad)

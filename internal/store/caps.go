@@ -54,11 +54,7 @@ func (p *Plan) quotaNow(now time.Time) (window string, limit int64, ok bool) {
 		return "", 0, false
 	}
 	w := p.Quota.Window(now)
-	var since time.Time
-	if p.QuotaStart > 0 {
-		since = time.UnixMicro(p.QuotaStart)
-	}
-	return w.ID, p.Quota.LimitIn(w, since), true
+	return w.ID, p.QuotaLimitIn(w), true
 }
 
 // quotaChange reports whether next changes the current period's quota

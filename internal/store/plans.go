@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -50,6 +51,17 @@ type Plan struct {
 
 // ShardCount is Shards, at least 1.
 func (p *Plan) ShardCount() int { return max(1, p.Shards) }
+
+// QuotaLimitIn is the limit of the plan's quota, which it must have, in the
+// period w: less the quota's offset in the period the quota was set in
+// (QuotaStart).
+func (p *Plan) QuotaLimitIn(w plans.Window) int64 {
+	var since time.Time
+	if p.QuotaStart > 0 {
+		since = time.UnixMicro(p.QuotaStart)
+	}
+	return p.Quota.LimitIn(w, since)
+}
 
 // unsettled reports whether an operation on the plan has not finished:
 // a change whose keys have not all seen it, or a capping of shards.

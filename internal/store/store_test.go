@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -578,6 +579,16 @@ func TestAKeyLeftFrozenIsThawedByItsNextChange(t *testing.T) {
 	}
 	if bad, _ := tbl.VerifyKey(ctx, k.ID); len(bad) == 0 {
 		t.Fatal("the cut left the key as it was; want it frozen")
+	}
+	// An extension (the usage function, which may not write plans) waits,
+	// then says how to finish the capping, and leaves it to that.
+	now := time.Now()
+	err := tbl.SetRemaining(ctx, k.ID, p.ID, 2, p.Quota.Window(now).ID, now.UTC().Format("20060102"), 100, 100)
+	if !store.IsKind(err, store.Conflict) || !strings.Contains(err.Error(), "run UpdateUsagePlan on "+p.ID) {
+		t.Fatalf("an extension of the frozen key: %v; want a Conflict that says to run UpdateUsagePlan", err)
+	}
+	if bad, _ := tbl.VerifyKey(ctx, k.ID); len(bad) == 0 {
+		t.Fatal("the extension thawed the key; only a change to the key or plan should")
 	}
 
 	if _, err := tbl.UpdateKey(ctx, k.ID, func(k *store.Key) error { k.Name = "renamed"; return nil }); err != nil {

@@ -96,13 +96,16 @@ func (t *Table) shardUsage(ctx context.Context, pk, planID, fromMonth, toMonth s
 // carrying it yet: a retry of a write that landed fails its condition,
 // and reading the token back says it is ours, so requests admitted in
 // between are not forgiven by writing the counter twice. It waits while a
-// capping has the key's shards frozen.
+// capping has the key's shards frozen; if they stay frozen (a capping cut
+// short), the Conflict says to run UpdateUsagePlan, which finishes it. It
+// does not settle the plan itself, as key changes do: the usage function,
+// which calls it, may read plans and write meters, and nothing else.
 func (t *Table) SetRemaining(ctx context.Context, keyID, planID string, shards int, window, day string, limit, remaining int64) error {
 	token := newToken()
 	arm := armValue(Arm{At: t.now().UnixMicro(), Used: limit - remaining})
 	for i, key := range meterKeys(keyID, planID, shards) {
 		limit, remaining := plans.Share(limit, i, shards), plans.Share(remaining, i, shards)
-		err := t.keyRetrying(ctx, "set the remaining quota of key "+keyID+" in plan "+planID, func() error {
+		err := retrying(ctx, "set the remaining quota of key "+keyID+" in plan "+planID, func() error {
 			_, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 				TableName:        &t.Name,
 				Key:              key,
