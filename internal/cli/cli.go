@@ -148,15 +148,15 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 	order := keyOrder{}
 	call := func(in map[string]any) (map[string]any, error) { return c.call(ctx, invoker, op, in, order) }
 	var result map[string]any
-	paginated := op.Paginated && !inv.has("no-paginate")
+	paginated, err := paging(op, inv, input, opts)
+	if err != nil {
+		return err
+	}
 	if paginated {
 		if result, err = paginate(call, input, opts); err != nil {
 			return err
 		}
 	} else {
-		if opts.pageSize > 0 {
-			input["limit"] = float64(opts.pageSize)
-		}
 		if result, err = call(input); err != nil {
 			return tokenAdvice(ctx, op, tokens, err)
 		}

@@ -247,7 +247,10 @@ func TestPaging(t *testing.T) {
 		if err := json.Unmarshal([]byte(raw), &out); err != nil {
 			t.Fatal(err)
 		}
-		if out.Position != "" && !slices.Contains(args, "--no-paginate") {
+		unpaged := slices.ContainsFunc(args, func(a string) bool {
+			return slices.Contains([]string{"--no-paginate", "--limit", "--position", "--cli-input-json"}, a)
+		})
+		if out.Position != "" && !unpaged {
 			t.Errorf("the service's position is printed: %s", raw)
 		}
 		for _, it := range out.Items {
@@ -279,12 +282,37 @@ func TestPaging(t *testing.T) {
 			t.Errorf("page size %s: resumed runs printed %v, want each of %v once", size, all, ids)
 		}
 	}
-	if got, _ := list("--no-paginate", "--page-size", "2"); len(got) != 2 {
-		t.Errorf("--no-paginate --page-size 2 printed %d items", len(got))
+	// One call, printed as it came, position included: --no-paginate, or
+	// the service's own --limit and --position (undocumented in the AWS
+	// CLI, and in its help, but scripts that page by hand use them), also
+	// in --cli-input-json. They turn paging off.
+	if got, _ := list("--no-paginate"); !slices.Equal(got, ids) {
+		t.Errorf("--no-paginate printed %v, want the first page, all of %v", got, ids)
 	}
-	raw := tg.ok("get-api-keys", "--name-query", "pg-", "--no-paginate", "--page-size", "2")
-	if !strings.Contains(raw, `"position": "`) {
-		t.Errorf("--no-paginate prints the page as it came, position included:\n%s", raw)
+	var page1 struct {
+		Items    []struct{ ID string }
+		Position string
+	}
+	raw := tg.ok("get-api-keys", "--name-query", "pg-", "--limit", "3")
+	if err := json.Unmarshal([]byte(raw), &page1); err != nil || len(page1.Items) != 3 || page1.Items[2].ID != ids[2] || page1.Position == "" {
+		t.Fatalf("--limit 3 prints one page of 3, position included:\n%s", raw)
+	}
+	if got, _ := list("--no-paginate", "--limit", "3", "--position", page1.Position); !slices.Equal(got, ids[3:6]) {
+		t.Errorf("--limit 3 --position <the first page's>: %v, want %v", got, ids[3:6])
+	}
+	if got, _ := list("--cli-input-json", `{"nameQuery": "pg-", "limit": 2}`); !slices.Equal(got, ids[:2]) {
+		t.Errorf("--cli-input-json with limit 2: %v, want one page, %v", got, ids[:2])
+	}
+	// Without paging, the CLI's paging options are an error, as in the AWS CLI.
+	for _, tc := range []struct{ args, want string }{
+		{"--no-paginate --max-items 2", "--max-items"},
+		{"--limit 2 --page-size 2", "--page-size"},
+		{"--position x --max-items 1 --starting-token x", "--starting-token, --max-items"},
+	} {
+		r := tg.run(append([]string{"get-api-keys"}, strings.Fields(tc.args)...)...)
+		if r.code != 252 || r.stdout != "" || r.stderr != "\nCannot specify --no-paginate along with pagination arguments: "+tc.want+"\n" {
+			t.Errorf("get-api-keys %s: exit %d, stdout %q, stderr %q", tc.args, r.code, r.stdout, r.stderr)
+		}
 	}
 	// Text prints the resume token last, as NEXTTOKEN.
 	text := tg.text("get-api-keys", "--name-query", "pg-", "--max-items", "2")

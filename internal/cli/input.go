@@ -21,6 +21,7 @@ type commandOptions struct {
 	maxItems     int
 	pageSize     int
 	startToken   string
+	pagingGiven  map[string]bool // which of pagingFlags were given
 }
 
 // pagingFlags are the AWS CLI's pagination options, on paginated commands.
@@ -62,6 +63,10 @@ func buildInput(op *Operation, params []param, readFile fileReader) (map[string]
 			if err != nil {
 				return nil, opts, err
 			}
+			if opts.pagingGiven == nil {
+				opts.pagingGiven = map[string]bool{}
+			}
+			opts.pagingGiven[p.name] = true
 			if p.name == "starting-token" {
 				opts.startToken = v
 				continue
@@ -120,12 +125,11 @@ func buildInput(op *Operation, params []param, readFile fileReader) (map[string]
 }
 
 // flagMember finds the member a flag names: --usage-plan-id, or for a
-// boolean --enabled and --no-enabled. Paging members have no flag.
+// boolean --enabled and --no-enabled. The paging members --limit and
+// --position have flags too, undocumented, as in the AWS CLI: a script
+// that pages by hand keeps working.
 func flagMember(shape *Shape, flag string) (m Member, negated, ok bool) {
 	for _, m := range shape.Members {
-		if m.paging {
-			continue
-		}
 		name := kebab(m.Name)
 		switch {
 		case flag == name:

@@ -107,6 +107,9 @@ func TestFlagsBecomeTheInput(t *testing.T) {
 		{`get-usage-plan --cli-input-json {"usagePlanId":"x"}`, `{"usagePlanId": "x"}`},
 		{"get-usage --usage-plan-id p --start-date 2026-11-01 --end-date 2026-11-21 --key-id k",
 			`{"usagePlanId": "p", "startDate": "2026-11-01", "endDate": "2026-11-21", "keyId": "k"}`},
+		// The service's own paging members, as the AWS CLI takes them.
+		{"get-api-keys --limit 2 --position pos1", `{"limit": 2, "position": "pos1"}`},
+		{"get-usage-plan-keys --usage-plan-id p --limit 500", `{"usagePlanId": "p", "limit": 500}`},
 		{"rotate-api-key --api-key k --grace-period 86400", `{"apiKey": "k", "gracePeriod": 86400}`},
 		{"rotate-api-key --api-key k --grace-period 0 --value own-value-0123456789ab --client-token deploy-1",
 			`{"apiKey": "k", "gracePeriod": 0, "value": "own-value-0123456789ab", "clientToken": "deploy-1"}`},

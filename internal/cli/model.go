@@ -43,7 +43,10 @@ type Member struct {
 	// leaves them out, as botocore does for its idempotencyToken trait, so
 	// that the SDK's retries of one invocation are safe.
 	IdempotencyToken bool
-	paging           bool // limit and position: the paginator sets them
+	// paging members (limit and position) are what the paginator sets.
+	// Their flags, --limit and --position, are left out of help, as the
+	// AWS CLI leaves them out, and giving them turns paging off.
+	paging bool
 }
 
 func (s *Shape) member(name string) (Member, bool) {
@@ -85,8 +88,8 @@ func (op *Operation) shape() *Shape {
 	members := op.Input
 	if op.Paginated {
 		members = append(append([]Member{}, members...),
-			Member{Name: "position", Shape: str, paging: true, Doc: "The page to start at (use --starting-token)."},
-			Member{Name: "limit", Shape: integer, paging: true, Doc: "Items per call (use --page-size)."})
+			Member{Name: "position", Shape: str, paging: true, Doc: "The page to start at: one page from here, unpaged (use --starting-token)."},
+			Member{Name: "limit", Shape: integer, paging: true, Doc: "Items in the one page, unpaged (use --page-size)."})
 	}
 	return &Shape{Kind: Structure, Members: members}
 }

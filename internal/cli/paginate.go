@@ -10,6 +10,32 @@ import (
 
 const nextTokenKey = "NextToken"
 
+// paging says whether a call of op pages, as the AWS CLI decides: a
+// paginated operation does, unless --no-paginate is given or the input
+// has the service's own paging members (--limit, --position, or either in
+// --cli-input-json), which mean paging by hand. Without paging, the
+// CLI's paging options are a parameter error, as they are in the AWS CLI.
+func paging(op *Operation, inv *invocation, input map[string]any, opts commandOptions) (bool, error) {
+	if !op.Paginated {
+		return false, nil
+	}
+	_, limit := input["limit"]
+	_, position := input["position"]
+	if !inv.has("no-paginate") && !limit && !position {
+		return true, nil
+	}
+	var given []string
+	for _, f := range []string{"starting-token", "page-size", "max-items"} { // the AWS CLI's order
+		if opts.pagingGiven[f] {
+			given = append(given, "--"+f)
+		}
+	}
+	if len(given) > 0 {
+		return false, paramErrorf("Cannot specify --no-paginate along with pagination arguments: %s", strings.Join(given, ", "))
+	}
+	return false, nil
+}
+
 // paginate pages through a listing as botocore's paginator does for the
 // AWS CLI: it calls with each page's position until none is left, or until
 // --max-items items, and merges the pages into one result without the
@@ -18,7 +44,7 @@ const nextTokenKey = "NextToken"
 // sets each call's limit. Items are a list, or (GetUsage) a map by key.
 func paginate(call func(map[string]any) (map[string]any, error), input map[string]any, opts commandOptions) (map[string]any, error) {
 	if input["format"] == "csv" && opts.maxItems > 0 {
-		return nil, usagef("argument --max-items: counts items, and --format csv answers with a body: page it with --page-size and --no-paginate instead")
+		return nil, usagef("argument --max-items: counts items, and --format csv answers with a body: page it by hand with --limit and --position instead")
 	}
 	var position any // the position the current page was asked for, or nil
 	if p, ok := input["position"].(string); ok && p != "" {
