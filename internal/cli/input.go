@@ -209,7 +209,7 @@ func flagValue(m Member, negated bool, p param, readFile fileReader) (any, error
 		}
 		list := []any{}
 		for _, v := range values {
-			e, err := complexValue(flag, s.Elem, v)
+			e, err := complexValue(flag, expects(s), s.Elem, v)
 			if err != nil {
 				return nil, err
 			}
@@ -217,13 +217,15 @@ func flagValue(m Member, negated bool, p param, readFile fileReader) (any, error
 		}
 		return list, nil
 	case Structure, Map:
-		return complexValue(flag, s, values[0])
+		return complexValue(flag, expects(s), s, values[0])
 	}
 	return coerce(flag, m.Name, s, values[0])
 }
 
 // complexValue reads one structure, map or scalar from JSON or shorthand.
-func complexValue(flag string, s *Shape, v string) (any, error) {
+// A shorthand that does not parse is reported as the AWS CLI reports it,
+// then with what the flag takes (its shorthand, from expects).
+func complexValue(flag, takes string, s *Shape, v string) (any, error) {
 	if s.Kind != Structure && s.Kind != Map {
 		return coerce(flag, "", s, v)
 	}
@@ -232,7 +234,7 @@ func complexValue(flag string, s *Shape, v string) (any, error) {
 	}
 	parsed, err := parseShorthand(v)
 	if err != nil {
-		return nil, parsingError(flag, err)
+		return nil, parsingError(flag, fmt.Errorf("%w\n%s takes %s (or JSON)", err, flag, takes))
 	}
 	return coerce(flag, "", s, parsed)
 }

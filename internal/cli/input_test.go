@@ -159,7 +159,11 @@ func TestBadParametersExit252(t *testing.T) {
 		{"--name x get-api-keys", "Unknown options: --name (options that are not global go after the command)"},
 		{"create-api-key --generate-cli-skeleton output", "argument --generate-cli-skeleton: Invalid choice 'output', valid choices are: input"},
 		// Shorthand and JSON that cannot be read.
-		{"create-usage-plan --name B --throttle burstLimit", "Error parsing parameter '--throttle': Expected: '=', received: 'EOF' for input:\nburstLimit\n          ^"},
+		{"create-usage-plan --name B --throttle burstLimit", "Error parsing parameter '--throttle': Expected: '=', received: 'EOF' for input:\nburstLimit\n          ^\n" +
+			"--throttle takes burstLimit=integer,rateLimit=double (or JSON)\n"},
+		{`update-api-key --api-key k --patch-operations op=replace,path=/name,value=x op=replace,path="/name`, "Error parsing parameter '--patch-operations': Expected: " +
+			"'<double quoted>', received: '\"' for input:\nop=replace,path=\"/name\n                ^\n--patch-operations takes op=add|remove|replace|move|copy|test,path=string,value=string,from=string ... (or JSON)\n"},
+		{"create-api-key --tags team", "Error parsing parameter '--tags': Expected: '=', received: 'EOF' for input:\nteam\n    ^\n--tags takes KeyName1=string,KeyName2=string (or JSON)\n"},
 		{"create-usage-plan --name B --quota limit=five,period=DAY", "Error parsing parameter '--quota': limit must be a whole number, not 'five'"},
 		{"create-usage-plan --name B --throttle burstLimit=1,rateLimit=fast", "Error parsing parameter '--throttle': rateLimit must be a number, not 'fast'"},
 		{`create-usage-plan --name B --throttle {"burstLimit":`, "Error parsing parameter '--throttle': Invalid JSON:"},
