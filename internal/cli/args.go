@@ -23,6 +23,7 @@ var globalOptions = []globalOption{
 	{name: "keys-function", value: "<name>", doc: "The keys function's name or ARN (or TOLLGATE_KEYS_FUNCTION)."},
 	{name: "plans-function", value: "<name>", doc: "The plans function's name or ARN (or TOLLGATE_PLANS_FUNCTION)."},
 	{name: "usage-function", value: "<name>", doc: "The usage function's name or ARN (or TOLLGATE_USAGE_FUNCTION)."},
+	{name: "cli-binary-format", value: "base64|raw-in-base64-out", choices: []string{binaryBase64, binaryRaw}, doc: "How --body is read inline or with file://: raw-in-base64-out (tollgate's default) or base64."},
 	{name: "color", value: "on|off|auto", choices: []string{"on", "off", "auto"}, doc: "Colour in usage-report (auto: only on a terminal)."},
 	{name: "no-paginate", doc: "Make one call and print its page as it came."},
 	{name: "no-cli-pager", doc: "Accepted for the AWS CLI's sake; tollgate never pages output."},

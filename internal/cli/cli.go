@@ -129,6 +129,9 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 		_, err := c.Stdout.Write(b.Bytes())
 		return err
 	}
+	if err := decodeBlobs(op, inv.globals["cli-binary-format"], input, opts); err != nil {
+		return err
+	}
 	tokens, err := c.fillTokens(op, input)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"regexp"
 	"slices"
@@ -394,5 +395,40 @@ func TestTheTableMatchesTheService(t *testing.T) {
 				t.Errorf("the %s function serves %s, but tollgate sends %s only to %v", fn, action, kebab(action), op.functions())
 			}
 		}
+	}
+}
+
+// TestCLIBinaryFormat reads --body as the AWS CLI v2 does under each
+// --cli-binary-format: as it is with raw-in-base64-out (tollgate's
+// default), decoded from base64 with base64, and the file's bytes with
+// fileb:// under either.
+func TestCLIBinaryFormat(t *testing.T) {
+	tg := newTollgate(t, "TOLLGATE_ENDPOINT_URL="+localStackURL(t))
+	csv := func(name string) string { return "Name,Key\n" + name + "," + name + "-0123456789abcdefghij\n" }
+	for i, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"bf-default", []string{"--body", csv("bf-default")}},
+		{"bf-raw-file", []string{"--cli-binary-format", "raw-in-base64-out", "--body", "file://bf-raw-file.csv"}},
+		{"bf-base64", []string{"--cli-binary-format", "base64", "--body", base64.StdEncoding.EncodeToString([]byte(csv("bf-base64")))}},
+		{"bf-base64-file", []string{"--body", "file://bf-base64-file.csv", "--cli-binary-format", "base64"}},
+		{"bf-base64-fileb", []string{"--cli-binary-format", "base64", "--body", "fileb://bf-base64-fileb.csv"}},
+	} {
+		tg.files[tc.name+".csv"] = csv(tc.name)
+		if i == 3 {
+			tg.files[tc.name+".csv"] = base64.StdEncoding.EncodeToString([]byte(csv(tc.name))) + "\n"
+		}
+		tg.ok(append([]string{"import-api-keys", "--format", "csv"}, tc.args...)...)
+		if got := tg.text("get-api-keys", "--name-query", tc.name, "--query", "items[].name"); got != tc.name {
+			t.Errorf("%v imported %q, want %s", tc.args, got, tc.name)
+		}
+	}
+	r := tg.run("import-api-keys", "--format", "csv", "--cli-binary-format", "base64", "--body", csv("bf-plain"))
+	if r.code != 252 || !strings.HasPrefix(r.stderr, "\nError parsing parameter '--body': Invalid base64: ") {
+		t.Errorf("plain text under --cli-binary-format base64: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := tg.run("get-api-keys", "--cli-binary-format", "hex"); r.code != 252 || !strings.Contains(r.stderr, "argument --cli-binary-format: Invalid choice 'hex', valid choices are: base64, raw-in-base64-out") {
+		t.Errorf("--cli-binary-format hex: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -22,6 +22,7 @@ type commandOptions struct {
 	pageSize     int
 	startToken   string
 	pagingGiven  map[string]bool // which of pagingFlags were given
+	fromFileb    map[string]bool // members given as fileb://
 }
 
 // pagingFlags are the AWS CLI's pagination options, on paginated commands.
@@ -91,6 +92,12 @@ func buildInput(op *Operation, params []param, readFile fileReader) (map[string]
 			return nil, opts, err
 		}
 		given[m.Name] = v
+		if m.Shape.Kind == Blob && len(p.values) == 1 && strings.HasPrefix(p.values[0], "fileb://") {
+			if opts.fromFileb == nil {
+				opts.fromFileb = map[string]bool{}
+			}
+			opts.fromFileb[m.Name] = true
+		}
 	}
 	if opts.skeleton != "" {
 		return nil, opts, nil
