@@ -94,10 +94,10 @@ func TestREADMEDeployExamples(t *testing.T) {
 	}
 }
 
-// TestCommandTable checks docs/cli.md's table from aws apigateway to
+// TestCommandTable checks the README's table from aws apigateway to
 // tollgate against the commands tollgate has.
 func TestCommandTable(t *testing.T) {
-	table := pageSection(t, "docs/cli.md", "## Commands")
+	table := pageSection(t, "README.md", "## The `tollgate` command line")
 	bin := build(t)
 	help, err := exec.Command(filepath.Join(bin, "tollgate"), "help").Output()
 	if err != nil {
@@ -117,7 +117,7 @@ func TestCommandTable(t *testing.T) {
 			row = "| none: Tollgate's own | `rotate-api-key`"
 		}
 		if !strings.Contains(table, row) {
-			t.Errorf("docs/cli.md's table has no row %s", row)
+			t.Errorf("the README's table has no row %s", row)
 		}
 	}
 }
