@@ -70,6 +70,22 @@ func TestExpiryIsExact(t *testing.T) {
 	f.expect(a, value, false, authorizer.ReasonExpiredKey)
 }
 
+// An expiry set while an instance holds the key, cached without one,
+// applies at its instant too: the instance's next write finds the key
+// changed and reloads it.
+func TestExpirySetOnAWarmKey(t *testing.T) {
+	f := setup(t)
+	keyID, value, _ := f.keyInPlan(plans.Plan{})
+	a := f.authorizer(patient)
+	f.expect(a, value, true, authorizer.ReasonOK) // cached, with no expiry
+	at := noon.Add(time.Hour)
+	f.setExpiry(keyID, &at)
+	f.clock.Set(at.Add(-time.Microsecond))
+	f.expect(a, value, true, authorizer.ReasonOK)
+	f.clock.Set(at)
+	f.expect(a, value, false, authorizer.ReasonExpiredKey)
+}
+
 // After a rotation both values are the key until the grace period ends,
 // exactly; then the old value is denied as rotated. Rotating again during
 // a grace period ends it on the next decision.
@@ -199,5 +215,45 @@ func TestLifecycleWithJWTCallers(t *testing.T) {
 	byIdentity.Authorize(ctx, withToken("", alice))
 	if got := f.lastReason(); got != authorizer.ReasonExpiredKey {
 		t.Errorf("an expired key's identity: %s, want %s", got, authorizer.ReasonExpiredKey)
+	}
+}
+
+// By default (LOG_DECISIONS=summary) an expired key and a rotated-out
+// value are counted in the metrics by reason, and get the repeated line
+// per key and reason, which names the key: a client still sending an old
+// value can be found.
+func TestLifecycleReasonsAreLoggedAndCounted(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	expiredID, expired, _ := f.keyInPlan(plans.Plan{})
+	past := noon.Add(-time.Hour)
+	f.setExpiry(expiredID, &past)
+	rotatedID, rotated, _ := f.keyInPlan(plans.Plan{})
+	v1, _ := keys.Generate()
+	if _, err := f.tbl.RotateKey(ctx, rotatedID, store.Rotation{Hash: keys.Hash(v1)}); err != nil {
+		t.Fatal(err)
+	}
+	a := f.authorizer(func(c *authorizer.Config) { c.LogAllDecisions, c.Deadline = false, time.Minute })
+	for range 3 {
+		a.Authorize(ctx, request(expired))
+		a.Authorize(ctx, request(rotated))
+	}
+	a.Flush(ctx)
+	for keyID, reason := range map[string]string{expiredID: authorizer.ReasonExpiredKey, rotatedID: authorizer.ReasonRotatedKey} {
+		var record, repeat map[string]any
+		for _, l := range f.logs.lines(t) {
+			switch {
+			case l["msg"] == "metrics" && l["reason"] == reason:
+				record = l
+			case l["msg"] == "decisions" && l["reason"] == reason:
+				repeat = l
+			}
+		}
+		if record == nil || record["outcome"] != "deny" || record["Decisions"] != 3.0 {
+			t.Errorf("%s: metrics record %v", reason, record)
+		}
+		if repeat == nil || repeat["apiKeyId"] != keyID || repeat["count"] != 3.0 {
+			t.Errorf("%s: repeated line %v", reason, repeat)
+		}
 	}
 }
