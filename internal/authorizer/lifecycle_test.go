@@ -2,6 +2,7 @@ package authorizer_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,6 +85,65 @@ func TestExpirySetOnAWarmKey(t *testing.T) {
 	f.expect(a, value, true, authorizer.ReasonOK)
 	f.clock.Set(at)
 	f.expect(a, value, false, authorizer.ReasonExpiredKey)
+}
+
+// A key taken away (disabled, expired at once, rotated with no grace)
+// while an instance repeats a spent quota from memory: that instance makes
+// no DynamoDB call, so it learns of the change on its next write, within
+// DENY_CACHE_TTL. Until then, an enforced plan denies the key anyway (as
+// over quota) and a plan in shadow lets it through, marked, as enforcing
+// would have refused it; nothing is ever let through unmarked. From
+// DENY_CACHE_TTL on, both deny it for the change. docs/lifecycle.md says so.
+func TestRevocationWhileDenyingFromMemory(t *testing.T) {
+	changes := []struct {
+		name   string
+		reason string
+		change func(f *fixture, keyID string) error
+	}{
+		{"disable", authorizer.ReasonDisabledKey, func(f *fixture, keyID string) error {
+			_, err := f.tbl.UpdateKey(context.Background(), keyID, func(k *store.Key) error { k.Enabled = false; return nil })
+			return err
+		}},
+		{"expire now", authorizer.ReasonExpiredKey, func(f *fixture, keyID string) error {
+			now := f.clock.Now()
+			f.setExpiry(keyID, &now)
+			return nil
+		}},
+		{"rotate with no grace", authorizer.ReasonRotatedKey, func(f *fixture, keyID string) error {
+			v, _ := keys.Generate()
+			_, err := f.tbl.RotateKey(context.Background(), keyID, store.Rotation{Hash: keys.Hash(v)})
+			return err
+		}},
+	}
+	for _, shadow := range []bool{false, true} {
+		for _, c := range changes {
+			t.Run(fmt.Sprintf("%s shadow=%v", c.name, shadow), func(t *testing.T) {
+				f := setup(t)
+				p := plans.Plan{Quota: &plans.Quota{Limit: 1, Period: plans.Day}}
+				if shadow {
+					p.Tags = map[string]string{plans.EnforceTag: plans.Shadow}
+				}
+				keyID, value, _ := f.keyInPlan(p)
+				a := f.authorizer(patient) // DENY_CACHE_TTL 1s
+				f.expect(a, value, true, authorizer.ReasonOK)
+				f.expect(a, value, shadow, authorizer.ReasonQuotaExceeded) // seen spent: remembered
+				seen := f.clock.Now()
+				if err := c.change(f, keyID); err != nil {
+					t.Fatal(err)
+				}
+				f.clock.Add(authorizer.Defaults.DenyTTL / 2)
+				got := f.decide(a, value)
+				switch reason := f.lastReason(); {
+				case reason == c.reason && !got.allow:
+				case reason == authorizer.ReasonQuotaExceeded && got.calls == 0 && got.allow == shadow && got.shadow == shadow:
+				default:
+					t.Fatalf("within DENY_CACHE_TTL: %+v, reason %s; want denied as %s, or the remembered quota (let through only in shadow, marked)", got, reason, c.reason)
+				}
+				f.clock.Set(seen.Add(authorizer.Defaults.DenyTTL))
+				f.expect(a, value, false, c.reason)
+			})
+		}
+	}
 }
 
 // After a rotation both values are the key until the grace period ends,
