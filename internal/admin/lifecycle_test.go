@@ -34,6 +34,10 @@ func TestKeyExpiry(t *testing.T) {
 		if got := f.ok("keys", obj{"action": "GetApiKey", "apiKey": id})["expiresAt"]; got != want {
 			t.Errorf("expiresAt %s: GetApiKey shows %v, want %s", value, got, want)
 		}
+		items := f.ok("keys", obj{"action": "GetApiKeys", "nameQuery": "trial"})["items"].([]any)
+		if len(items) != 1 || items[0].(obj)["expiresAt"] != want {
+			t.Errorf("expiresAt %s: GetApiKeys shows %v, want %s", value, items, want)
+		}
 	}
 	if got := f.ok("keys", patch("")); got["expiresAt"] != nil {
 		t.Fatalf(`replace /expiresAt "" left %v`, got["expiresAt"])
@@ -103,5 +107,25 @@ func TestRotateApiKey(t *testing.T) {
 	res := f.ok("keys", importCSV("Name,Key\nrevived,"+own+"\n", false))
 	if ids := res["ids"].([]any); len(ids) != 0 || !strings.Contains(res["warnings"].([]any)[0].(string), "RotateApiKey") {
 		t.Fatalf("importing a replaced value: %v", res)
+	}
+}
+
+// Imported values rotate as generated ones do, to a generated value or to
+// another of the caller's own.
+func TestRotateImportedKey(t *testing.T) {
+	f := setup(t)
+	out := f.ok("keys", importCSV("Name,Key,Enabled\nimported,"+valueA+",true\n", false))
+	id := out["ids"].([]any)[0].(string)
+	generated := f.ok("keys", obj{"action": "RotateApiKey", "apiKey": id, "gracePeriod": 60})
+	value, _ := generated["value"].(string)
+	if keys.Check(value) != nil || generated["previousValueExpiresAt"] != "2026-11-21T12:01:00+00:00" {
+		t.Fatalf("rotating an imported key: %v", generated)
+	}
+	if f.keyByValue(valueA)["id"] != id || f.keyByValue(value)["id"] != id {
+		t.Fatal("the imported and the generated value are not both the key")
+	}
+	own := f.ok("keys", obj{"action": "RotateApiKey", "apiKey": id, "gracePeriod": 0, "value": valueB})
+	if own["value"] != valueB || f.keyByValue(valueB)["id"] != id || f.keyByValue(valueA) != nil {
+		t.Fatalf("rotating to another own value: %v", own)
 	}
 }

@@ -2,6 +2,7 @@ package authorizer_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,6 +69,81 @@ func TestExpiryIsExact(t *testing.T) {
 	past := noon.Add(-24 * time.Hour)
 	f.setExpiry(keyID, &past)
 	f.expect(a, value, false, authorizer.ReasonExpiredKey)
+}
+
+// An expiry set while an instance holds the key, cached without one,
+// applies at its instant too: the instance's next write finds the key
+// changed and reloads it.
+func TestExpirySetOnAWarmKey(t *testing.T) {
+	f := setup(t)
+	keyID, value, _ := f.keyInPlan(plans.Plan{})
+	a := f.authorizer(patient)
+	f.expect(a, value, true, authorizer.ReasonOK) // cached, with no expiry
+	at := noon.Add(time.Hour)
+	f.setExpiry(keyID, &at)
+	f.clock.Set(at.Add(-time.Microsecond))
+	f.expect(a, value, true, authorizer.ReasonOK)
+	f.clock.Set(at)
+	f.expect(a, value, false, authorizer.ReasonExpiredKey)
+}
+
+// A key taken away (disabled, expired at once, rotated with no grace)
+// while an instance repeats a spent quota from memory: that instance makes
+// no DynamoDB call, so it learns of the change on its next write, within
+// DENY_CACHE_TTL. Until then, an enforced plan denies the key anyway (as
+// over quota) and a plan in shadow lets it through, marked, as enforcing
+// would have refused it; nothing is ever let through unmarked. From
+// DENY_CACHE_TTL on, both deny it for the change. docs/lifecycle.md says so.
+func TestRevocationWhileDenyingFromMemory(t *testing.T) {
+	changes := []struct {
+		name   string
+		reason string
+		change func(f *fixture, keyID string) error
+	}{
+		{"disable", authorizer.ReasonDisabledKey, func(f *fixture, keyID string) error {
+			_, err := f.tbl.UpdateKey(context.Background(), keyID, func(k *store.Key) error { k.Enabled = false; return nil })
+			return err
+		}},
+		{"expire now", authorizer.ReasonExpiredKey, func(f *fixture, keyID string) error {
+			now := f.clock.Now()
+			f.setExpiry(keyID, &now)
+			return nil
+		}},
+		{"rotate with no grace", authorizer.ReasonRotatedKey, func(f *fixture, keyID string) error {
+			v, _ := keys.Generate()
+			_, err := f.tbl.RotateKey(context.Background(), keyID, store.Rotation{Hash: keys.Hash(v)})
+			return err
+		}},
+	}
+	for _, shadow := range []bool{false, true} {
+		for _, c := range changes {
+			t.Run(fmt.Sprintf("%s shadow=%v", c.name, shadow), func(t *testing.T) {
+				f := setup(t)
+				p := plans.Plan{Quota: &plans.Quota{Limit: 1, Period: plans.Day}}
+				if shadow {
+					p.Tags = map[string]string{plans.EnforceTag: plans.Shadow}
+				}
+				keyID, value, _ := f.keyInPlan(p)
+				a := f.authorizer(patient) // DENY_CACHE_TTL 1s
+				f.expect(a, value, true, authorizer.ReasonOK)
+				f.expect(a, value, shadow, authorizer.ReasonQuotaExceeded) // seen spent: remembered
+				seen := f.clock.Now()
+				if err := c.change(f, keyID); err != nil {
+					t.Fatal(err)
+				}
+				f.clock.Add(authorizer.Defaults.DenyTTL / 2)
+				got := f.decide(a, value)
+				switch reason := f.lastReason(); {
+				case reason == c.reason && !got.allow:
+				case reason == authorizer.ReasonQuotaExceeded && got.calls == 0 && got.allow == shadow && got.shadow == shadow:
+				default:
+					t.Fatalf("within DENY_CACHE_TTL: %+v, reason %s; want denied as %s, or the remembered quota (let through only in shadow, marked)", got, reason, c.reason)
+				}
+				f.clock.Set(seen.Add(authorizer.Defaults.DenyTTL))
+				f.expect(a, value, false, c.reason)
+			})
+		}
+	}
 }
 
 // After a rotation both values are the key until the grace period ends,
@@ -199,5 +275,45 @@ func TestLifecycleWithJWTCallers(t *testing.T) {
 	byIdentity.Authorize(ctx, withToken("", alice))
 	if got := f.lastReason(); got != authorizer.ReasonExpiredKey {
 		t.Errorf("an expired key's identity: %s, want %s", got, authorizer.ReasonExpiredKey)
+	}
+}
+
+// By default (LOG_DECISIONS=summary) an expired key and a rotated-out
+// value are counted in the metrics by reason, and get the repeated line
+// per key and reason, which names the key: a client still sending an old
+// value can be found.
+func TestLifecycleReasonsAreLoggedAndCounted(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	expiredID, expired, _ := f.keyInPlan(plans.Plan{})
+	past := noon.Add(-time.Hour)
+	f.setExpiry(expiredID, &past)
+	rotatedID, rotated, _ := f.keyInPlan(plans.Plan{})
+	v1, _ := keys.Generate()
+	if _, err := f.tbl.RotateKey(ctx, rotatedID, store.Rotation{Hash: keys.Hash(v1)}); err != nil {
+		t.Fatal(err)
+	}
+	a := f.authorizer(func(c *authorizer.Config) { c.LogAllDecisions, c.Deadline = false, time.Minute })
+	for range 3 {
+		a.Authorize(ctx, request(expired))
+		a.Authorize(ctx, request(rotated))
+	}
+	a.Flush(ctx)
+	for keyID, reason := range map[string]string{expiredID: authorizer.ReasonExpiredKey, rotatedID: authorizer.ReasonRotatedKey} {
+		var record, repeat map[string]any
+		for _, l := range f.logs.lines(t) {
+			switch {
+			case l["msg"] == "metrics" && l["reason"] == reason:
+				record = l
+			case l["msg"] == "decisions" && l["reason"] == reason:
+				repeat = l
+			}
+		}
+		if record == nil || record["outcome"] != "deny" || record["Decisions"] != 3.0 {
+			t.Errorf("%s: metrics record %v", reason, record)
+		}
+		if repeat == nil || repeat["apiKeyId"] != keyID || repeat["count"] != 3.0 {
+			t.Errorf("%s: repeated line %v", reason, repeat)
+		}
 	}
 }

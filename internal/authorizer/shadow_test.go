@@ -148,20 +148,29 @@ func TestShadowSettings(t *testing.T) {
 func TestShadowMetrics(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	keyID, value, planID := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 1, Period: plans.Day}, Tags: map[string]string{plans.EnforceTag: plans.Shadow}})
+	inShadow := map[string]string{plans.EnforceTag: plans.Shadow}
+	keyID, value, planID := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 1, Period: plans.Day}, Tags: inShadow})
+	_, throttled, throttledPlan := f.keyInPlan(plans.Plan{Throttle: throttle(0.001, 1), Tags: inShadow})
 	a := f.authorizer(func(c *authorizer.Config) { c.LogAllDecisions, c.Deadline = false, time.Minute })
 	for range 4 {
 		a.Authorize(ctx, request(value))
+		a.Authorize(ctx, request(throttled))
 	}
 	a.Flush(ctx)
-	var record, repeat map[string]any
+	var record, repeat, throttleRecord map[string]any
 	for _, l := range f.logs.lines(t) {
 		switch {
 		case l["msg"] == "metrics" && l["reason"] == authorizer.ReasonQuotaExceeded:
 			record = l
-		case l["msg"] == "decisions":
+		case l["msg"] == "metrics" && l["reason"] == authorizer.ReasonThrottled:
+			throttleRecord = l
+		case l["msg"] == "decisions" && l["apiKeyId"] == keyID:
 			repeat = l
 		}
+	}
+	if r := throttleRecord; r == nil || r["usagePlanId"] != throttledPlan || r["outcome"] != "allow" || r["Decisions"] != 3.0 ||
+		r[authorizer.MetricShadowThrottled] != 3.0 || r[authorizer.MetricThrottled] != 0.0 || r[authorizer.MetricShadowQuotaExceeded] != 0.0 {
+		t.Errorf("the shadow-throttled decisions' metrics: %v", r)
 	}
 	if record == nil || record["usagePlanId"] != planID || record["outcome"] != "allow" || record["Decisions"] != 3.0 ||
 		record[authorizer.MetricShadowQuotaExceeded] != 3.0 || record[authorizer.MetricQuotaExceeded] != 0.0 || record[authorizer.MetricShadowThrottled] != 0.0 {
