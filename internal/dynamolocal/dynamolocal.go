@@ -29,6 +29,7 @@ type Server struct {
 	// Endpoint is the URL to give the SDK, e.g. http://127.0.0.1:41234.
 	Endpoint string
 
+	port    int
 	cmd     *exec.Cmd
 	done    chan struct{}
 	stderr  *syncBuffer
@@ -50,16 +51,33 @@ func StartOn(ctx context.Context, port int) (*Server, error) {
 	if _, err := exec.LookPath("java"); err != nil {
 		return nil, errors.New("dynamolocal: java not found on PATH: DynamoDB Local needs Java 17 or later")
 	}
-	if port == 0 {
-		var err error
-		if port, err = freePort(); err != nil {
+	if port != 0 {
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err != nil {
+			return nil, fmt.Errorf("dynamolocal: port %d is taken (%v): choose another", port, err)
+		} else {
+			l.Close()
+		}
+		return start(ctx, dir, port)
+	}
+	// A free port can be taken by another process before the JVM binds it;
+	// then the JVM exits, and another port is tried.
+	for attempt := 1; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
 			return nil, fmt.Errorf("dynamolocal: find a free port: %w", err)
 		}
-	} else if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err != nil {
-		return nil, fmt.Errorf("dynamolocal: port %d is taken (%v): choose another", port, err)
-	} else {
-		l.Close()
+		s, err := start(ctx, dir, port)
+		if errors.Is(err, errPortTaken) && attempt < 3 {
+			continue
+		}
+		return s, err
 	}
+}
+
+// errPortTaken: the JVM could not bind its port.
+var errPortTaken = errors.New("dynamolocal: the port was taken before DynamoDB Local bound it")
+
+func start(ctx context.Context, dir string, port int) (*Server, error) {
 	// DynamoDB Local writes nothing with -inMemory, but the JVM may drop
 	// crash files in its working directory: give it a scratch one.
 	work, err := os.MkdirTemp("", "dynamodb-local-")
@@ -81,6 +99,7 @@ func StartOn(ctx context.Context, port int) (*Server, error) {
 	}
 	s := &Server{
 		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
+		port:     port,
 		cmd:      cmd,
 		done:     make(chan struct{}),
 		stderr:   stderr,
@@ -124,11 +143,19 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	client := &http.Client{Timeout: 10 * time.Second}
 	for {
 		if err := ping(ctx, client, s.Endpoint); err == nil {
-			return nil
+			if mine, err := listens(s.cmd.Process.Pid, s.port); err != nil || mine {
+				return nil
+			}
+			// Someone else answers on the port: the JVM will fail to bind
+			// it and exit, and StartOn tries another port.
 		}
 		select {
 		case <-s.done:
-			return fmt.Errorf("dynamolocal: DynamoDB Local exited during start-up: %s", strings.TrimSpace(s.stderr.String()))
+			out := strings.TrimSpace(s.stderr.String())
+			if strings.Contains(out, "Address already in use") || strings.Contains(out, "BindException") {
+				return fmt.Errorf("%w (port %d): %s", errPortTaken, s.port, out)
+			}
+			return fmt.Errorf("dynamolocal: DynamoDB Local exited during start-up: %s", out)
 		case <-ctx.Done():
 			return fmt.Errorf("dynamolocal: DynamoDB Local did not answer on %s within %s", s.Endpoint, limit)
 		case <-time.After(100 * time.Millisecond):
