@@ -74,7 +74,7 @@ func synth() error {
 		return map[string]string{
 			"codeDir": code, "authMode": "jwt", "jwtIssuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
 			"jwtAudience": "3n4b5c6d7e8f9g0h1i2j3k4l5m, other", "jwtScopes": `{"GET /items": ["items:read"]}`,
-			"jwtContextClaims": "custom:tenant,email", "jwtLeeway": "30s",
+			"jwtContextClaims": "custom:tenant,email", "jwtLeeway": "30s", "jwtIdentityClaim": "username",
 			"httpApiId": "a1b2c3d4e5", "routes": "GET /items", "backendUrl": "https://backend.example.com/{proxy}",
 		}[k]
 	})
@@ -585,7 +585,7 @@ func TestJWTCallers(t *testing.T) {
 			"Environment": map[string]any{"Variables": map[string]any{
 				"AUTH_MODE": "jwt", "JWT_ISSUER": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbC123",
 				"JWT_AUDIENCE": "3n4b5c6d7e8f9g0h1i2j3k4l5m,other", "JWT_SCOPES": `{"GET /items":["items:read"]}`,
-				"JWT_CONTEXT_CLAIMS": "custom:tenant,email", "JWT_LEEWAY": "30s",
+				"JWT_CONTEXT_CLAIMS": "custom:tenant,email", "JWT_LEEWAY": "30s", "JWT_IDENTITY_CLAIM": "username",
 			}},
 		})
 	})

@@ -104,6 +104,11 @@ func TestModes(t *testing.T) {
 	aliceKey, aliceValue := f.newKeyWith(plan, "alice", "alice-2")
 	openKey, openValue := f.newKeyWith(plan)
 	f.newKeyWith("", "carol") // in no plan
+	// Identities and key values live apart: an identity shaped like a key
+	// value is no key value, and a key's value is no identity.
+	keyShaped, _ := keys.Generate()
+	f.newKeyWith(plan, keyShaped)
+	valueAsSub := token(t, iss, map[string]any{"sub": openValue})
 	alice := token(t, iss, map[string]any{"sub": "alice"})
 	bob := token(t, iss, map[string]any{"sub": "bob"})
 	carol := token(t, iss, map[string]any{"sub": "carol"})
@@ -119,6 +124,7 @@ func TestModes(t *testing.T) {
 		authorizer.AuthKey: {
 			{"a key", openValue, "", "ok", openKey, "key"},
 			{"a token is not read", "", alice, authorizer.ReasonMissingKey, "", ""},
+			{"an identity is not a key value", keyShaped, "", authorizer.ReasonUnknownKey, "", ""},
 		},
 		authorizer.AuthJWT: {
 			{"the identity's key meters", "", alice, "ok", aliceKey, "jwt"},
@@ -129,6 +135,7 @@ func TestModes(t *testing.T) {
 			{"wrong audience", "", wrongAud, authorizer.ReasonWrongAudience, "", ""},
 			{"an identity no key has", "", bob, authorizer.ReasonUnknownIdentity, "", ""},
 			{"no identity claim", "", noSub, authorizer.ReasonUnknownIdentity, "", ""},
+			{"a key value is not an identity", "", valueAsSub, authorizer.ReasonUnknownIdentity, "", ""},
 			{"an identity whose key has no plan", "", carol, authorizer.ReasonNoPlan, "", ""},
 		},
 		authorizer.AuthJWTAndKey: {
@@ -148,6 +155,8 @@ func TestModes(t *testing.T) {
 			{"a bad token does not fall back to the key", openValue, "x.y", authorizer.ReasonMalformedToken, "", ""},
 			{"an expired token does not either", openValue, expired, authorizer.ReasonExpiredToken, "", ""},
 			{"neither", "", "", authorizer.ReasonMissingKey, "", ""},
+			{"an identity is not a key value", keyShaped, "", authorizer.ReasonUnknownKey, "", ""},
+			{"a key value is not an identity", "", valueAsSub, authorizer.ReasonUnknownIdentity, "", ""},
 		},
 	}
 	ctx := context.Background()

@@ -110,7 +110,7 @@ func New(cfg Config, clock func() time.Time, log *slog.Logger) *Verifier {
 		cfg.FetchTimeout = Defaults.FetchTimeout
 	}
 	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: cfg.FetchTimeout}
+		cfg.Client = &http.Client{Timeout: cfg.FetchTimeout, CheckRedirect: checkRedirect}
 	}
 	v := &Verifier{cfg: cfg, clock: clock, log: log, verified: map[[sha256.Size]byte]*Token{}}
 	v.parser = jwt.NewParser(

@@ -13,9 +13,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -495,6 +497,46 @@ func TestDiscoveryMustNameTheIssuer(t *testing.T) {
 	f := setup(t, func(c *jwtauth.Config, _ *localissuer.Issuer) { c.Issuer += "/" })
 	if got := f.reason(f.token(map[string]any{"iss": f.cfg.Issuer}), ""); !strings.Contains(got, "names issuer") {
 		t.Fatalf("a discovery document for another issuer: %s", got)
+	}
+}
+
+// TestRedirectsStayOnHTTPS: the JWKS (or discovery) may redirect, but only
+// to a URL its first one could have been: https, or http on loopback.
+func TestRedirectsStayOnHTTPS(t *testing.T) {
+	iss, err := localissuer.NewWithKey(audience, sharedKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var target atomic.Value
+	mux := http.NewServeMux()
+	mux.HandleFunc("/issuer/jwks", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.Load().(string), http.StatusFound)
+	})
+	mux.Handle("/", iss) // the issuer's paths go by their suffix: /real/jwks is its JWKS
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	iss.SetURL(srv.URL + "/issuer")
+	tok, err := iss.Token(map[string]any{"sub": "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ target, want string }{
+		{"http://keys.example.invalid/jwks", "https"},
+		{srv.URL + "/real/jwks", ""},
+	} {
+		target.Store(tt.target)
+		cfg := jwtauth.Defaults
+		cfg.Issuer, cfg.Audiences = iss.URL(), []string{audience}
+		// The client New makes, as deployed; it reaches loopback in clear text.
+		v := jwtauth.New(cfg, time.Now, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+		_, err := v.Verify(context.Background(), tok, "")
+		var d *jwtauth.Denial
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("redirected to %s: %v", tt.target, err)
+		case tt.want != "" && (err == nil || errors.As(err, &d) || !strings.Contains(err.Error(), "redirected to") || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("redirected to %s: %v; want the redirect refused", tt.target, err)
+		}
 	}
 }
 

@@ -161,6 +161,20 @@ func checkKeysURL(raw string) error {
 	return errors.New("keys are fetched over https only (http on loopback)")
 }
 
+// checkRedirect holds a redirect of the discovery document or the JWKS to
+// the rule their first URL is held to: https, or http on loopback. Go's
+// client would otherwise follow an https URL to an http one, and keys
+// fetched in clear text could be anyone's.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if err := checkKeysURL(req.URL.String()); err != nil {
+		return fmt.Errorf("redirected to %s: %w", req.URL.Redacted(), err)
+	}
+	return nil
+}
+
 // maxDocument bounds what is read of a discovery document or a JWKS.
 const maxDocument = 1 << 20
 
