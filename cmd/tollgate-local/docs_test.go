@@ -183,8 +183,9 @@ func TestREADMEConfigurationListsEveryVariable(t *testing.T) {
 }
 
 // TestJWTWalkthroughScript runs examples/jwt-walkthrough.sh, the steps of
-// docs/jwt.md's walk-through, against the local stack with AUTH_MODE=jwt and its local
-// issuer, after the banner's own token recipe for the demo identity.
+// the README's JWT walk-through, against the local stack with AUTH_MODE=jwt
+// and its local issuer, with the tollgate command line on the PATH, after
+// the banner's own token recipe for the demo identity.
 func TestJWTWalkthroughScript(t *testing.T) {
 	s := start(t, "AUTH_MODE=jwt", "DYNAMODB_DEADLINE=10s")
 	recipe := regexp.MustCompile(`(?m)^  (TOKEN=\$\(curl .*)$`).FindStringSubmatch(s.out.String())
@@ -196,14 +197,18 @@ func TestJWTWalkthroughScript(t *testing.T) {
 	if out, err := demo.CombinedOutput(); err != nil || string(out) != "200" {
 		t.Fatalf("the banner's recipe for the demo identity: %v %s", err, out)
 	}
+	bin := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, "tollgate"), "../tollgate").CombinedOutput(); err != nil {
+		t.Fatalf("build tollgate: %v\n%s", err, out)
+	}
 	cmd := exec.Command("bash", filepath.Join(mustAbs(t, "../../examples"), "jwt-walkthrough.sh"))
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "URL="+s.base)
+	cmd.Env = append(os.Environ(), "URL="+s.base, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("jwt-walkthrough.sh: %v\n%s", err, out)
 	}
-	want := []string{`"rateLimit": 0.2`, `"identities": [`, `"authMethod": "jwt"`, `"identity": "alice"`, `"scopes": "items:read"`,
+	want := []string{`"rateLimit": 0.2`, `"type": "API_KEY"`, `"identities": [`, `"authMethod": "jwt"`, `"identity": "alice"`, `"scopes": "items:read"`,
 		"\n200 403 \n", "\n403\n", "\n401\n"}
 	rest := string(out)
 	for _, w := range want {
@@ -222,25 +227,25 @@ func TestJWTWalkthroughScript(t *testing.T) {
 	s.stop()
 }
 
-// TestDocsJWTWalkthroughIsTheScript keeps the commands of docs/jwt.md's
-// walk-through and the script that a test runs the same.
-func TestDocsJWTWalkthroughIsTheScript(t *testing.T) {
+// TestREADMEJWTWalkthroughIsTheScript keeps the commands of the README's
+// JWT walk-through and the script that a test runs the same.
+func TestREADMEJWTWalkthroughIsTheScript(t *testing.T) {
 	script, err := os.ReadFile("../../examples/jwt-walkthrough.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	walk := section(t, page(t, "docs/jwt.md"), "## Walk-through")
+	walk := section(t, readme(t), "### Try it: a token allowed, throttled, then refused")
 	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(walk, -1)
 	if len(blocks) < 5 {
 		t.Fatalf("the JWT walk-through has %d shell blocks", len(blocks))
 	}
 	for _, b := range blocks {
 		for _, line := range strings.Split(strings.TrimSpace(b[1]), "\n") {
-			if strings.HasPrefix(line, "#") || strings.HasPrefix(line, "URL=") || strings.HasPrefix(line, "AUTH_MODE=") {
+			if strings.HasPrefix(line, "#") || strings.HasPrefix(line, "URL=") || strings.HasPrefix(line, "export ") || strings.HasPrefix(line, "AUTH_MODE=") {
 				continue
 			}
 			if !strings.Contains(string(script), line+"\n") {
-				t.Errorf("docs/jwt.md walk-through line not in examples/jwt-walkthrough.sh:\n%s", line)
+				t.Errorf("README JWT walk-through line not in examples/jwt-walkthrough.sh:\n%s", line)
 			}
 		}
 	}
