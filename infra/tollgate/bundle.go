@@ -30,7 +30,7 @@ var (
 )
 
 // FunctionCode is the code of Tollgate's function fn (authorizer, keys,
-// plans, usage, echo). With codeDir set, it is the binary built
+// plans, usage, notifier, echo). With codeDir set, it is the binary built
 // beforehand in codeDir/<fn>/bootstrap (make build). Otherwise the function
 // is built at synth, from Tollgate's module source wherever go resolved it
 // (the module cache, or a replace directory), with the local Go toolchain,

@@ -46,8 +46,17 @@ func TestExternalApp(t *testing.T) {
 	mainGo := codeBlock(t, section, "go")
 	cdkJSON := codeBlock(t, section, "json")
 	// A release tag, or until there is one a commit.
-	if !regexp.MustCompile(`go get github.com/tollgate-dev/tollgate@(v\d+\.\d+\.\d+|COMMIT)\s`).MatchString(codeBlock(t, section, "sh")) {
+	commands := codeBlock(t, section, "sh")
+	if !regexp.MustCompile(`go get github.com/tollgate-dev/tollgate@(v\d+\.\d+\.\d+|COMMIT)\s`).MatchString(commands) {
 		t.Error("the README's commands do not go get a pinned Tollgate version or commit")
+	}
+	// The CDK CLI the README runs is the one this test runs.
+	var pkg struct{ DevDependencies map[string]string }
+	if b, err := os.ReadFile(filepath.Join(root, "package.json")); err != nil || json.Unmarshal(b, &pkg) != nil {
+		t.Fatalf("package.json: %v", err)
+	}
+	if want := "npx aws-cdk@" + pkg.DevDependencies["aws-cdk"] + " "; !strings.Contains(commands, want) {
+		t.Errorf("the README's commands do not run %q, the CDK CLI in package.json, which this test runs", want)
 	}
 
 	app := t.TempDir()

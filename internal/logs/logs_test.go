@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 func TestNew(t *testing.T) {
@@ -26,6 +27,12 @@ func TestNew(t *testing.T) {
 		var line map[string]any
 		if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["msg"] != "e" {
 			t.Errorf("LOG_LEVEL=%q: not a JSON line: %q", tt.env, buf.String())
+		}
+		// What Lambda's log-level filtering reads: "level", and an RFC
+		// 3339 "timestamp" (without which it counts the line as INFO).
+		ts, _ := line["timestamp"].(string)
+		if _, err := time.Parse(time.RFC3339Nano, ts); err != nil || line["level"] != "ERROR" || line["time"] != nil {
+			t.Errorf("LOG_LEVEL=%q: level %v, timestamp %v, time %v: want ERROR and an RFC 3339 timestamp", tt.env, line["level"], line["timestamp"], line["time"])
 		}
 	}
 }
