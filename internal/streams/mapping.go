@@ -57,14 +57,20 @@ type Mapping struct {
 // change when DynamoDB splits or rolls them, every few hours.
 const describeEvery = 10 * time.Second
 
-// Run reads the stream and runs the handler until ctx ends.
+// Run reads the stream and runs the handler until ctx ends. It stops
+// between batches: the batch in hand runs to its end, retries included,
+// with a context that ctx does not cancel, as a Lambda invocation runs
+// until it returns or times out. (Cancelling a handler in the middle of
+// its work is a crash, which the handler must survive, but not what a
+// stopped poller does.)
 func (m *Mapping) Run(ctx context.Context) error {
 	poll := m.Poll
 	if poll <= 0 {
 		poll = 250 * time.Millisecond
 	}
+	work := context.WithoutCancel(ctx)
 	for {
-		if _, err := m.Drain(ctx); err != nil && ctx.Err() == nil {
+		if _, err := m.drain(work, ctx); err != nil && ctx.Err() == nil {
 			m.log().Warn("read the table's stream", "error", err)
 		}
 		select {
@@ -77,7 +83,11 @@ func (m *Mapping) Run(ctx context.Context) error {
 
 // Drain runs the handler on every record the stream holds now, and returns
 // how many records it read.
-func (m *Mapping) Drain(ctx context.Context) (int, error) {
+func (m *Mapping) Drain(ctx context.Context) (int, error) { return m.drain(ctx, ctx) }
+
+// drain is Drain with the batches run on ctx, and no new batch read once
+// stop has ended.
+func (m *Mapping) drain(ctx, stop context.Context) (int, error) {
 	if m.iters == nil {
 		m.iters = map[string]*string{}
 	}
@@ -103,7 +113,7 @@ func (m *Mapping) Drain(ctx context.Context) (int, error) {
 			}
 			iter = it.ShardIterator
 		}
-		for iter != nil {
+		for iter != nil && stop.Err() == nil {
 			size := m.BatchSize
 			if size <= 0 {
 				size = 100
