@@ -44,6 +44,11 @@ type Mapping struct {
 	RetryDelay time.Duration
 	// OnFailure receives each batch given up on.
 	OnFailure func(FailureMessage)
+	// Filter, if set, keeps the records it returns true for; the others
+	// count as done without reaching the handler, as with an event source
+	// mapping's filter criteria. Two mappings with complementary filters
+	// stand for two stream shards read at once.
+	Filter func(types.Record) bool
 	// Poll is the pause between reads of an idle stream, for Run; 250 ms if 0.
 	Poll time.Duration
 	Log  *slog.Logger
@@ -122,9 +127,9 @@ func (m *Mapping) drain(ctx, stop context.Context) (int, error) {
 			if err != nil {
 				return read, fmt.Errorf("shard %s: %w", id, err)
 			}
-			if len(res.Records) > 0 {
-				read += len(res.Records)
-				if err := m.process(ctx, id, res.Records, 0); err != nil {
+			read += len(res.Records)
+			if batch := m.filter(res.Records); len(batch) > 0 {
+				if err := m.process(ctx, id, batch, 0); err != nil {
 					return read, err
 				}
 			}
@@ -136,6 +141,20 @@ func (m *Mapping) drain(ctx, stop context.Context) (int, error) {
 		}
 	}
 	return read, nil
+}
+
+// filter keeps the records m.Filter keeps.
+func (m *Mapping) filter(records []types.Record) []types.Record {
+	if m.Filter == nil {
+		return records
+	}
+	var out []types.Record
+	for _, r := range records {
+		if m.Filter(r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // process runs one batch to completion: done, or given up on.
