@@ -32,6 +32,8 @@ func TestAlertsStream(t *testing.T) {
 			"FunctionResponseTypes":          []any{"ReportBatchItemFailures"},
 			"MaximumRetryAttempts":           10,
 			"MaximumBatchingWindowInSeconds": 1,
+			"BatchSize":                      100,
+			"MaximumRecordAgeInSeconds":      6 * 3600,
 			"DestinationConfig": map[string]any{"OnFailure": map[string]any{
 				"Destination": map[string]any{"Fn::GetAtt": []any{queue, "Arn"}},
 			}},
