@@ -90,7 +90,9 @@ type Config struct {
 	// debugging. Metrics are aggregated all the same.
 	All bool
 	// Counts names the counts by outcome and reason and by usage plan,
-	// beside Decisions, that every metrics record carries (0 when none).
+	// beside Decisions, that metrics records carry: each record only those
+	// that are not 0 for its outcome, reason and plan, since CloudWatch
+	// bills a month for each metric name and dimension values it sees.
 	Counts []string
 	// MaxGroups bounds the repeated-decision lines per interval; beyond it,
 	// decisions are counted under their reason and stage alone. Default 1000.

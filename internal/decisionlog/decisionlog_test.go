@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,11 +106,15 @@ func TestAllowsAreCountedOncePerInterval(t *testing.T) {
 		metric, dims string
 		want         float64
 	}{
-		{"Decisions", "outcome,reason", 600}, {"Decisions", "usagePlanId", 600}, {"Throttled", "usagePlanId", 0},
-		{"QuotaExceeded", "outcome,reason", 0}, {"DynamoDBCalls", "", 600},
+		{"Decisions", "outcome,reason", 600}, {"Decisions", "usagePlanId", 600}, {"DynamoDBCalls", "", 600},
 	} {
 		if got, _ := sum(t, buf.Bytes(), tt.metric, tt.dims); got != tt.want {
 			t.Errorf("%s by %q = %v, want %v", tt.metric, tt.dims, got, tt.want)
+		}
+	}
+	for _, count := range []string{"Throttled", "QuotaExceeded"} {
+		if _, n := sum(t, buf.Bytes(), count, "usagePlanId"); n != 0 || strings.Contains(buf.String(), count) {
+			t.Errorf("allows' records carry %s, which did not happen: a metric CloudWatch would bill for nothing", count)
 		}
 	}
 	if total, n := sum(t, buf.Bytes(), "Latency", ""); n != 600 || total < 2999 || total > 3001 {
@@ -154,6 +159,61 @@ func TestFloodCollapses(t *testing.T) {
 	}
 	if per := float64(buf.Len()) / 5050; per > 1 {
 		t.Errorf("%.2f bytes per flooded denial", per)
+	}
+}
+
+// TestRecordsCarryOnlyCountsThatHappened: each record declares and
+// carries Decisions and the counts that are not 0 for its outcome, reason
+// and plan, in the interval's records and in a line written alone.
+func TestRecordsCarryOnlyCountsThatHappened(t *testing.T) {
+	l, buf, clk := setup(decisionlog.Config{}, slog.LevelInfo)
+	ctx := context.Background()
+	record(l, clk, allowed("p1"))
+	record(l, clk, throttled("k1"))
+	record(l, clk, throttled("k1"))
+	over := throttled("k2")
+	over.Reason, over.PlanID, over.Counts = "quota_exceeded", "p2", []decisionlog.Count{{Name: "QuotaExceeded", N: 1}}
+	record(l, clk, over)
+	record(l, clk, &decisionlog.Decision{Kind: decisionlog.Alone, Reason: "error", PlanID: "p1", Level: slog.LevelError})
+	l.Flush(ctx)
+	want := map[string][]string{ // reason → the counts its record carries, beside Decisions
+		"ok": nil, "throttled": {"Throttled"}, "quota_exceeded": {"QuotaExceeded"}, "error": nil,
+	}
+	got := lines(t, buf)
+	if len(got) != 4+2 { // the error's line, three records, two keys' repeated lines
+		t.Fatalf("%d lines, want 6:\n%s", len(got), buf)
+	}
+	for _, line := range got {
+		if line["msg"] == "decisions" {
+			continue
+		}
+		reason := line["reason"].(string)
+		var declared []string
+		for _, dir := range line["_aws"].(map[string]any)["CloudWatchMetrics"].([]any) {
+			dir := dir.(map[string]any)
+			if len(dir["Dimensions"].([]any)[0].([]any)) == 0 {
+				continue // the metrics without dimensions
+			}
+			for _, m := range dir["Metrics"].([]any) {
+				declared = append(declared, m.(map[string]any)["Name"].(string))
+			}
+		}
+		if w := append([]string{"Decisions"}, want[reason]...); strings.Join(declared, ",") != strings.Join(w, ",") {
+			t.Errorf("%s: the record declares %v, want %v", reason, declared, w)
+		}
+		for _, c := range []string{"Throttled", "QuotaExceeded"} {
+			if _, ok := line[c]; ok != slices.Contains(want[reason], c) {
+				t.Errorf("%s: the record has %s: %v, want it only if it happened", reason, c, ok)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		metric string
+		want   float64
+	}{{"Decisions", 5}, {"Throttled", 2}, {"QuotaExceeded", 1}} {
+		if got, _ := sum(t, buf.Bytes(), tt.metric, "usagePlanId"); got != tt.want {
+			t.Errorf("%s = %v, want %v", tt.metric, got, tt.want)
+		}
 	}
 }
 

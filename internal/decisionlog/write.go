@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// The names of the metrics every record carries, beside Config.Counts.
+// The names of the metrics beside Config.Counts: Decisions in every record,
+// the others in an interval's first record and in a line written alone.
 const (
 	MetricDecisions       = "Decisions"
 	MetricDynamoDBCalls   = "DynamoDBCalls"
@@ -41,17 +42,19 @@ func (l *Logger) metricsLevel(ctx context.Context) slog.Level {
 }
 
 // directives tells CloudWatch which fields of a record are metrics, and by
-// which dimensions. Per-key dimensions are left out on purpose: they would
+// which dimensions: Decisions and the counts named, which are those the
+// record carries. Per-key dimensions are left out on purpose: they would
 // make a metric per key.
-func (l *Logger) directives(withTotals, withDynamo bool) []any {
-	counts := []any{map[string]string{"Name": MetricDecisions, "Unit": "Count"}}
-	for _, c := range l.cfg.Counts {
-		counts = append(counts, map[string]string{"Name": c, "Unit": "Count"})
+func (l *Logger) directives(counts []string, withTotals, withDynamo bool) []any {
+	metrics := make([]map[string]string, 0, 1+len(counts))
+	metrics = append(metrics, map[string]string{"Name": MetricDecisions, "Unit": "Count"})
+	for _, c := range counts {
+		metrics = append(metrics, map[string]string{"Name": c, "Unit": "Count"})
 	}
 	out := []any{map[string]any{
 		"Namespace":  l.cfg.Namespace,
 		"Dimensions": [][]string{{"outcome", "reason"}, {"usagePlanId"}},
-		"Metrics":    counts,
+		"Metrics":    metrics,
 	}}
 	if withTotals {
 		totals := []map[string]string{{"Name": MetricDynamoDBCalls, "Unit": "Count"}}
@@ -84,7 +87,11 @@ func (h *histogram) attr(name string) slog.Attr {
 
 // writeMetrics writes one EMF record per outcome, reason and plan seen in
 // the interval starting at start; the first also carries the metrics
-// without dimensions.
+// without dimensions. A record carries Decisions and only the counts that
+// happened: CloudWatch bills every metric it has seen by name and
+// dimensions each month, and a count that is always 0 for a plan or a
+// reason (Throttled for allows, the shadow counts for enforced plans, the
+// rare late writes) would be billed for nothing.
 func (l *Logger) writeMetrics(ctx context.Context, start time.Time) {
 	level := l.metricsLevel(ctx)
 	for i, k := range l.agg.order {
@@ -95,8 +102,12 @@ func (l *Logger) writeMetrics(ctx context.Context, start time.Time) {
 			slog.String("reason", k.reason),
 			slog.String("usagePlanId", plan(k.plan)),
 			slog.Int64(MetricDecisions, t.decisions))
+		counts := make([]string, 0, len(t.counts))
 		for _, c := range l.cfg.Counts {
-			attrs = append(attrs, slog.Int64(c, t.counts[c]))
+			if n := t.counts[c]; n != 0 {
+				attrs = append(attrs, slog.Int64(c, n))
+				counts = append(counts, c)
+			}
 		}
 		withDynamo := l.agg.dynamo.count > 0 // no DynamoDB call, no latency sample: not a 0
 		if i == 0 {
@@ -106,7 +117,7 @@ func (l *Logger) writeMetrics(ctx context.Context, start time.Time) {
 			}
 			attrs = append(attrs, l.agg.latency.attr(MetricLatency))
 		}
-		attrs = append(attrs, emf(start, l.directives(i == 0, withDynamo)))
+		attrs = append(attrs, emf(start, l.directives(counts, i == 0, withDynamo)))
 		l.log.LogAttrs(ctx, level, "metrics", attrs...)
 	}
 }
@@ -161,10 +172,12 @@ func (l *Logger) writeDecision(ctx context.Context, d *Decision) {
 	l.log.LogAttrs(ctx, d.Level, "decision", decisionAttrs(d, 0)...)
 }
 
-// writeAlone writes a decision's own line with its metrics in it.
+// writeAlone writes a decision's own line with its metrics in it: as in
+// the interval's records, Decisions and the counts it has.
 func (l *Logger) writeAlone(ctx context.Context, d *Decision, now time.Time) {
-	attrs := decisionAttrs(d, 6+len(l.cfg.Counts))
+	attrs := decisionAttrs(d, 6+len(d.Counts))
 	attrs = append(attrs, slog.Int(MetricDecisions, 1))
+	var counts []string
 	for _, c := range l.cfg.Counts {
 		var n int64
 		for _, dc := range d.Counts {
@@ -172,13 +185,16 @@ func (l *Logger) writeAlone(ctx context.Context, d *Decision, now time.Time) {
 				n += dc.N
 			}
 		}
-		attrs = append(attrs, slog.Int64(c, n))
+		if n != 0 {
+			attrs = append(attrs, slog.Int64(c, n))
+			counts = append(counts, c)
+		}
 	}
 	attrs = append(attrs, slog.Int(MetricDynamoDBCalls, d.DynamoDBCalls))
 	if d.DynamoDBCalls > 0 {
 		attrs = append(attrs, slog.Float64(MetricDynamoDBLatency, ms(d.DynamoDBLatency)))
 	}
-	attrs = append(attrs, slog.Float64(MetricLatency, ms(d.Latency)), emf(now, l.directives(true, d.DynamoDBCalls > 0)))
+	attrs = append(attrs, slog.Float64(MetricLatency, ms(d.Latency)), emf(now, l.directives(counts, true, d.DynamoDBCalls > 0)))
 	level := max(d.Level, l.metricsLevel(ctx))
 	l.log.LogAttrs(ctx, level, "decision", attrs...)
 }
