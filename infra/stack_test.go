@@ -487,15 +487,29 @@ func TestTemplateRunsTheFunctionsUnchanged(t *testing.T) {
 		json.Unmarshal(b, &m)
 		return m
 	}
-	plan := call(plansFn, `{"action":"CreateUsagePlan","name":"p","apiStages":[{"apiId":"api","stage":"prod"}],"quota":{"limit":1,"period":"DAY"}}`)["id"].(string)
-	key := call(keysFn, `{"action":"CreateApiKey","name":"k"}`)
-	call(plansFn, `{"action":"CreateUsagePlanKey","usagePlanId":"`+plan+`","keyId":"`+key["id"].(string)+`","keyType":"API_KEY"}`)
+	// A key in each plan: a quota of 1 and a throttle with a burst of 1,
+	// enforced and in shadow, so that the records carry every count the
+	// dashboard reads (a record carries only the counts that happened).
 	var logs bytes.Buffer
 	a := authorizer.New(cfg, db, time.Now, slog.New(slog.NewJSONHandler(&logs, nil)))
-	req := events.APIGatewayV2CustomAuthorizerV2Request{RouteKey: "GET /x", Headers: map[string]string{"x-api-key": key["value"].(string)},
-		RequestContext: events.APIGatewayV2HTTPRequestContext{APIID: "api", Stage: "prod"}}
-	if !a.Authorize(ctx, req).IsAuthorized || a.Authorize(ctx, req).IsAuthorized {
-		t.Fatal("against the template's table, the quota of 1 did not admit exactly one request")
+	for _, tc := range []struct{ limits, tags string }{
+		{`"quota":{"limit":1,"period":"DAY"}`, `{}`},
+		{`"throttle":{"rateLimit":0.001,"burstLimit":1}`, `{}`},
+		{`"quota":{"limit":1,"period":"DAY"}`, `{"tollgate:enforce":"shadow"}`},
+		{`"throttle":{"rateLimit":0.001,"burstLimit":1}`, `{"tollgate:enforce":"shadow"}`},
+	} {
+		plan := call(plansFn, `{"action":"CreateUsagePlan","name":"p","apiStages":[{"apiId":"api","stage":"prod"}],`+tc.limits+`,"tags":`+tc.tags+`}`)["id"].(string)
+		key := call(keysFn, `{"action":"CreateApiKey","name":"k"}`)
+		call(plansFn, `{"action":"CreateUsagePlanKey","usagePlanId":"`+plan+`","keyId":"`+key["id"].(string)+`","keyType":"API_KEY"}`)
+		req := events.APIGatewayV2CustomAuthorizerV2Request{RouteKey: "GET /x", Headers: map[string]string{"x-api-key": key["value"].(string)},
+			RequestContext: events.APIGatewayV2HTTPRequestContext{APIID: "api", Stage: "prod"}}
+		// Enforced, the second is refused; in shadow, let through marked shadow.
+		shadow := tc.tags != `{}`
+		first, second := a.Authorize(ctx, req), a.Authorize(ctx, req)
+		if !first.IsAuthorized || second.IsAuthorized != shadow || (second.Context["shadow"] == true) != shadow {
+			t.Fatalf("against the template's table, a plan with %s and tags %s: %v, then %v; want one admitted, then one over the limit",
+				tc.limits, tc.tags, first, second)
+		}
 	}
 
 	// Every metric the dashboard and the alarms read, by name and
