@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,31 +46,61 @@ func dashboardMetrics(b *testing.B) []string {
 // the benchmark moves: one instance deciding `rate` requests a second,
 // evenly. Every case is decided against DynamoDB Local, so that the metrics
 // records carry what they carry on AWS (an allowed decision's DynamoDB call
-// and its latency); errors against a table that does not exist. It fails if
-// a dashboard metric is missing from the log.
+// and its latency); errors against a table that does not exist. A record
+// carries only the counts that happened, so each case says which of the
+// dashboard's metrics its log must produce, and no others; together the
+// cases produce them all.
 func BenchmarkLogBytes(b *testing.B) {
 	const minutes = 3 // whole intervals: bytes per decision do not depend on how many
+	// Every decision is counted, and an interval's first record carries the
+	// call count and latencies.
+	always := []string{"Decisions/{outcome,reason}", "Decisions/{usagePlanId}", "DynamoDBCalls/{}", "Latency/{}"}
+	const called = "DynamoDBLatency/{}" // only if a decision called DynamoDB
+	inShadow := map[string]string{plans.EnforceTag: plans.Shadow}
 	cases := []struct {
-		name  string
-		rates []float64
-		setup func(f *fixture, cfg *authorizer.Config) (store.API, func(i int) string)
+		name     string
+		rates    []float64
+		produces []string // the dashboard's metrics its log has, beside always's
+		setup    func(f *fixture, cfg *authorizer.Config) (store.API, func(i int) string)
 	}{
-		{"allowed", []float64{1, 10, 100}, func(f *fixture, cfg *authorizer.Config) (store.API, func(int) string) {
+		{"allowed", []float64{1, 10, 100}, []string{called}, func(f *fixture, cfg *authorizer.Config) (store.API, func(int) string) {
 			_, value, _ := f.keyInPlan(plans.Plan{Throttle: throttle(1e6, 1_000_000), Quota: &plans.Quota{Limit: 1 << 40, Period: plans.Month}})
 			return f.db, func(int) string { return value }
 		}},
-		{"flooded-key", []float64{100}, func(f *fixture, cfg *authorizer.Config) (store.API, func(int) string) {
+		{"flooded-key", []float64{100}, []string{called, "Throttled/{usagePlanId}"}, func(f *fixture, cfg *authorizer.Config) (store.API, func(int) string) {
 			_, value, _ := f.keyInPlan(plans.Plan{Throttle: throttle(1, 1)}) // 1/s admitted, the rest denied from memory
 			return f.db, func(int) string { return value }
 		}},
-		{"malformed-keys", []float64{100}, func(f *fixture, cfg *authorizer.Config) (store.API, func(int) string) {
+		{"spent-quota", []float64{100}, []string{called, "QuotaExceeded/{usagePlanId}"}, func(f *fixture, cfg *authorizer.Config) (store.API, func(int) string) {
+			_, value, _ := f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 60, Period: plans.Month}}) // the rest denied from memory
+			return f.db, func(int) string { return value }
+		}},
+		{"shadow-flood", []float64{100}, []string{called, "ShadowThrottled/{usagePlanId}", "ShadowQuotaExceeded/{usagePlanId}"},
+			func(f *fixture, cfg *authorizer.Config) (store.API, func(int) string) {
+				// A plan in shadow: 1/s admitted until the quota is spent,
+				// after 2 minutes; every request let through.
+				_, value, _ := f.keyInPlan(plans.Plan{Throttle: throttle(1, 1), Quota: &plans.Quota{Limit: 120, Period: plans.Month}, Tags: inShadow})
+				return f.db, func(int) string { return value }
+			}},
+		{"malformed-keys", []float64{100}, nil, func(f *fixture, cfg *authorizer.Config) (store.API, func(int) string) {
 			return f.db, func(i int) string { return fmt.Sprintf("garbage-%d", i) }
 		}},
-		{"errors", []float64{1}, func(f *fixture, cfg *authorizer.Config) (store.API, func(int) string) {
+		{"errors", []float64{1}, []string{called}, func(f *fixture, cfg *authorizer.Config) (store.API, func(int) string) {
 			_, value, _ := f.keyInPlan(plans.Plan{})
 			cfg.Table = "no-such-table"
 			return f.db, func(int) string { return value }
 		}},
+	}
+	all := map[string]bool{}
+	for _, tc := range cases {
+		for _, m := range append(always, tc.produces...) {
+			all[m] = true
+		}
+	}
+	for _, m := range dashboardMetrics(b) {
+		if !all[m] {
+			b.Fatalf("no case produces %s, which the dashboard reads", m)
+		}
 	}
 	for _, tc := range cases {
 		for _, rate := range tc.rates {
@@ -93,7 +124,7 @@ func BenchmarkLogBytes(b *testing.B) {
 							}
 						}
 						a.Flush(context.Background())
-						checkDashboardMetrics(b, w.all.String(), tc.name == "malformed-keys")
+						checkDashboardMetrics(b, w.all.String(), append(always, tc.produces...))
 						b.ReportMetric(float64(w.bytes)/float64(n), "bytes/decision")
 						b.ReportMetric(float64(w.lines)/float64(n), "lines/decision")
 						b.ReportMetric(float64(allowed)/float64(n), "allowed/decision")
@@ -105,9 +136,10 @@ func BenchmarkLogBytes(b *testing.B) {
 	}
 }
 
-// checkDashboardMetrics fails if the log lacks a metric the dashboard
-// reads; without DynamoDB calls there is no DynamoDB latency to report.
-func checkDashboardMetrics(b *testing.B, log string, noCalls bool) {
+// checkDashboardMetrics fails unless the dashboard's metrics that the log
+// produces are exactly want: none missing, and no count that did not
+// happen.
+func checkDashboardMetrics(b *testing.B, log string, want []string) {
 	data, err := decisionlog.Extract([]byte(log))
 	if err != nil {
 		b.Fatal(err)
@@ -117,8 +149,8 @@ func checkDashboardMetrics(b *testing.B, log string, noCalls bool) {
 		produced[d.Name+"/{"+d.DimensionNames()+"}"] = true
 	}
 	for _, m := range dashboardMetrics(b) {
-		if !produced[m] && !(noCalls && m == "DynamoDBLatency/{}") {
-			b.Fatalf("the log lacks %s, which the dashboard reads", m)
+		if produced[m] != slices.Contains(want, m) {
+			b.Fatalf("the log has %s: %v, want %v", m, produced[m], !produced[m])
 		}
 	}
 }
