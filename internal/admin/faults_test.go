@@ -352,10 +352,16 @@ func runAll(t *testing.T, tests []subtest) {
 	wg.Wait()
 }
 
+// adminFaults are the faults the admin operations meet: DynamoDB failing
+// before it applies a write (HTTP 500, throttling, an endpoint that refuses
+// connections) and after (HTTP 500, a reset connection).
+var adminFaults = []dynamotest.Fault{dynamotest.ErrorBefore, dynamotest.Throttle, dynamotest.ThroughputExceeded,
+	dynamotest.Refuse, dynamotest.ErrorAfter, dynamotest.ResetAfter}
+
 // retryable is the error an operation may answer when DynamoDB fails
 // under it: send the same call again.
 func retryable(fault dynamotest.Fault) string {
-	if fault == dynamotest.Throttle {
+	if fault == dynamotest.Throttle || fault == dynamotest.ThroughputExceeded {
 		return admin.TooManyRequests
 	}
 	return admin.ServiceUnavailable
@@ -371,12 +377,11 @@ func retryable(fault dynamotest.Fault) string {
 // call; it is not repeated here.
 func TestAdminOperationsUnderFaults(t *testing.T) {
 	t.Parallel()
-	faults := []dynamotest.Fault{dynamotest.ErrorBefore, dynamotest.Throttle, dynamotest.ErrorAfter, dynamotest.ResetAfter}
 	var tests []subtest
 	for _, sc := range scenarios {
 		probe := sc.setup(setupFaults(t))
 		for ti := range probe.targets {
-			for _, fault := range faults {
+			for _, fault := range adminFaults {
 				for _, always := range []bool{false, true} {
 					mode := "once"
 					if always {

@@ -315,8 +315,10 @@ func TestMeteringUnderFaults(t *testing.T) {
 
 // TestDynamoDBDownThenBack: DynamoDB refusing connections, not answering,
 // or applying every write a second after a 300ms deadline. Every decision
-// is denied within its deadline; the same instances admit again as soon
-// as DynamoDB is back; and the writes that landed late count nothing.
+// ends within its deadline, denied (or, with FAIL_MODE=open, allowed and
+// marked failOpen); the same instances admit again as soon as DynamoDB is
+// back; and the writes that landed late count nothing, but those of
+// requests allowed by FAIL_MODE=open, which they rightly count.
 func TestDynamoDBDownThenBack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out deadlines")
@@ -325,29 +327,41 @@ func TestDynamoDBDownThenBack(t *testing.T) {
 		fault     dynamotest.Fault
 		op        string // the operations it meets; "" for all
 		decisions int
+		failOpen  bool
 	}{
-		{dynamotest.Refuse, "", 48},
-		{dynamotest.Hang, "", 48},
-		{dynamotest.Late, "UpdateItem", 96},
+		{dynamotest.Refuse, "", 48, false},
+		{dynamotest.Hang, "", 48, false},
+		{dynamotest.Late, "UpdateItem", 96, false},
+		{dynamotest.Late, "UpdateItem", 96, true},
 	} {
-		t.Run(c.fault.String(), func(t *testing.T) {
+		name := c.fault.String()
+		if c.failOpen {
+			name += "/fail-open"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			const deadline = 300 * time.Millisecond
-			r := newFaultRun(t, 8, func(cfg *authorizer.Config) { cfg.Deadline = deadline })
+			r := newFaultRun(t, 8, func(cfg *authorizer.Config) { cfg.Deadline, cfg.FailOpen = deadline, c.failOpen })
 			r.proxy.Delay = time.Second
 			keyID, value, planID := r.f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 150, Period: plans.Day}})
 			// admitOnce has each instance decide until it admits one request,
-			// and returns how many decisions that took in all. (On a busy
-			// machine a decision may miss its deadline, faults or not.)
+			// and returns how many decisions that took in all, and how many
+			// were allowed by FAIL_MODE=open. (On a busy machine a decision
+			// may miss its deadline, faults or not.)
+			failedOpen := 0
 			admitOnce := func() (decisions int) {
 				for i, a := range r.instances {
 					for n := 1; ; n++ {
-						if a.Authorize(context.Background(), request(value)).IsAuthorized {
+						resp, sum := a.Decide(context.Background(), request(value))
+						if sum.Reason == authorizer.ReasonOK {
 							decisions += n
 							break
 						}
+						if resp.IsAuthorized {
+							failedOpen++
+						}
 						if n == 10 {
-							t.Fatalf("instance %d: denied 10 times without a fault", i)
+							t.Fatalf("instance %d: no admission in 10 decisions without a fault", i)
 						}
 					}
 				}
@@ -357,8 +371,12 @@ func TestDynamoDBDownThenBack(t *testing.T) {
 			admitOnce()
 			r.proxy.SetRule(dynamotest.Sometimes(c.op, 1, c.fault, rand.Float64))
 			tl := r.drive(t, map[string]int{value: c.decisions}, 16)[value]
-			if tl.errors != c.decisions || tl.slowest > deadline+slack {
-				t.Errorf("%d decisions: %d errors, the slowest %s; want every one denied within %s", tl.decisions, tl.errors, tl.slowest, deadline)
+			ended := tl.errors
+			if c.failOpen {
+				ended = tl.failedOpen
+			}
+			if ended != c.decisions || tl.slowest > deadline+slack {
+				t.Errorf("%d decisions: %d errors, %d failed open, the slowest %s; want every one ended by the deadline of %s", tl.decisions, tl.errors, tl.failedOpen, tl.slowest, deadline)
 			}
 			late := r.settle(t)
 			if n := admitOnce(); n > len(r.instances) {
@@ -367,8 +385,15 @@ func TestDynamoDBDownThenBack(t *testing.T) {
 			r.settle(t)
 			used, _, _ := r.meterState(t, keyID, planID, 0)
 			t.Logf("%+v; used %d", late, used)
-			if want := int64(2 * len(r.instances)); used != want {
-				t.Errorf("used %d; %d were admitted", used, want)
+			admitted := int64(2 * len(r.instances))
+			if c.failOpen {
+				// Every late write lands (but one its instance's next write
+				// overtook), and counts a request that was allowed.
+				if late.Pending != 0 || used < admitted || used > admitted+int64(tl.failedOpen+failedOpen) {
+					t.Errorf("used %d; %d admitted, and %d allowed by FAIL_MODE=open (counted if their write landed); %+v", used, admitted, tl.failedOpen+failedOpen, late)
+				}
+			} else if used != admitted {
+				t.Errorf("used %d; %d were admitted", used, admitted)
 			}
 		})
 	}

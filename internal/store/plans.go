@@ -1,9 +1,7 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -144,37 +142,33 @@ func (t *Table) PlanMembers(ctx context.Context, planID string) ([]string, error
 //
 // UpdatePlan is safe to repeat and to cut short. It first finishes whatever
 // an earlier call left unsettled (see settle). A change that leaves the
-// plan as it is writes nothing, but still settles the plan and repairs its
-// keys' claims, so repeating a call converges, and a change that does
-// nothing is the repair. The plan's write carries a change token (ct): if
-// its answer is lost, or the SDK's retry of it fails its condition because
-// the first attempt landed, reading the token back tells that the write is
-// ours, and the update goes on instead of taking it for a lost race.
+// plan as it is still settles the plan and repairs its keys' claims, so
+// repeating a call converges, and a change that does nothing is the
+// repair. Every call, that one too, moves the plan's version: a write of
+// an earlier call cut short (a Lambda timeout) that DynamoDB still holds
+// is conditional on the version that call read, so it can no longer land
+// after this one and undo what this one settled. The plan's write carries
+// a change token (ct): if its answer is lost, or the SDK's retry of it
+// fails its condition because the first attempt landed, reading the token
+// back tells that the write is ours, and the update goes on instead of
+// taking it for a lost race.
 func (t *Table) UpdatePlan(ctx context.Context, id string, change func(*plans.Plan) error) (*Plan, error) {
 	var next *Plan
-	settled := false // next is settled already
 	err := retrying(ctx, "update usage plan "+id, func() error {
 		old, err := t.Plan(ctx, id)
 		if err != nil {
 			return err
 		}
-		settled = false
 		if old.unsettled() {
 			if err := t.settle(ctx, old); err != nil {
 				return err
 			}
-			settled = true
 		}
 		p := *old
 		p.Plan = clonePlan(old.Plan)
 		if err := change(&p.Plan); err != nil {
 			return err
 		}
-		if samePlan(&old.Plan, &p.Plan) {
-			next = old
-			return nil
-		}
-		settled = false
 		if p.Quota != nil && (old.Quota == nil || old.Quota.Period != p.Quota.Period) {
 			p.QuotaStart = t.now().UnixMicro()
 		}
@@ -238,9 +232,6 @@ func (t *Table) UpdatePlan(ctx context.Context, id string, change func(*plans.Pl
 	if err != nil {
 		return nil, err
 	}
-	if settled {
-		return next, nil
-	}
 	err = retrying(ctx, "finish updating usage plan "+id, func() error {
 		err := t.settle(ctx, next)
 		if errors.Is(err, errRetry) {
@@ -275,13 +266,6 @@ func (t *Table) putPlan(ctx context.Context, p, old *Plan, capping string) error
 		TableName: &t.Name, Item: rec, ConditionExpression: aws.String(cond), ExpressionAttributeValues: values,
 	})
 	return err
-}
-
-// samePlan reports whether a change left a plan as it was.
-func samePlan(a, b *plans.Plan) bool {
-	x, err1 := json.Marshal(a)
-	y, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
 // DeletePlan deletes a plan that has no keys and no stages left. A plan
