@@ -305,10 +305,12 @@ func TestPaging(t *testing.T) {
 		t.Errorf("--cli-input-json with limit 2: %v, want one page, %v", got, ids[:2])
 	}
 	// Without paging, the CLI's paging options are an error, as in the AWS CLI.
+	// Turned off by --limit or --position, the error says so too.
+	byHand := "\n--limit and --position page by hand, which turns paging off: drop them to page with "
 	for _, tc := range []struct{ args, want string }{
 		{"--no-paginate --max-items 2", "--max-items"},
-		{"--limit 2 --page-size 2", "--page-size"},
-		{"--position x --max-items 1 --starting-token x", "--starting-token, --max-items"},
+		{"--limit 2 --page-size 2", "--page-size" + byHand + "--page-size"},
+		{"--position x --max-items 1 --starting-token x", "--starting-token, --max-items" + byHand + "--starting-token, --max-items"},
 	} {
 		r := tg.run(append([]string{"get-api-keys"}, strings.Fields(tc.args)...)...)
 		if r.code != 252 || r.stdout != "" || r.stderr != "\nCannot specify --no-paginate along with pagination arguments: "+tc.want+"\n" {

@@ -30,10 +30,15 @@ func paging(op *Operation, inv *invocation, input map[string]any, opts commandOp
 			given = append(given, "--"+f)
 		}
 	}
-	if len(given) > 0 {
-		return false, paramErrorf("Cannot specify --no-paginate along with pagination arguments: %s", strings.Join(given, ", "))
+	if len(given) == 0 {
+		return false, nil
 	}
-	return false, nil
+	msg := "Cannot specify --no-paginate along with pagination arguments: " + strings.Join(given, ", ")
+	if !inv.has("no-paginate") {
+		// The AWS CLI's words name a flag the caller did not give.
+		msg += "\n--limit and --position page by hand, which turns paging off: drop them to page with " + strings.Join(given, ", ")
+	}
+	return false, paramErrorf("%s", msg)
 }
 
 // paginate pages through a listing as botocore's paginator does for the
