@@ -86,9 +86,11 @@ func (t *Tollgate) tableThrottles() awscloudwatch.IMetric {
 
 // newAlarms watches for the authorizer failing (Lambda errors: it never
 // returns one on purpose, so any is a crash or a timeout), for decisions
-// made without DynamoDB (reason "error", denied or failed open), and for
-// DynamoDB throttling the table. They have no actions: add yours with
-// AddAlarmAction.
+// made without DynamoDB (reason "error", denied or failed open), for
+// DynamoDB throttling the table, and for lost meter writes given up on
+// (LateWritesUnreconciled, which the authorizer also writes without
+// dimensions so that the alarm need not know the reasons and plans). They
+// have no actions: add yours with AddAlarmAction.
 func (t *Tollgate) newAlarms(scope constructs.Construct) []awscloudwatch.Alarm {
 	alarm := func(id, description string, metric awscloudwatch.IMetric) awscloudwatch.Alarm {
 		return awscloudwatch.NewAlarm(scope, jsii.String(id), &awscloudwatch.AlarmProps{
@@ -114,5 +116,9 @@ func (t *Tollgate) newAlarms(scope constructs.Construct) []awscloudwatch.Alarm {
 			t.AuthorizerFunction.MetricErrors(&awscloudwatch.MetricOptions{Period: fiveMinutes, Statistic: jsii.String("Sum")})),
 		alarm("DecisionErrors", "Tollgate decided requests without DynamoDB (FAIL_MODE): denied them, or let them through unmetered.", decisionErrors),
 		alarm("TableThrottled", "DynamoDB throttled Tollgate's table: a key may be above the per-item write ceiling.", t.tableThrottles()),
+		alarm("LateWritesUnreconciled", "Tollgate gave up on meter writes whose answer was lost: a key's usage may count up to that many "+
+			"requests that were denied (see docs/semantics.md#under-faults). The authorizer's error lines with LateWritesPending name the keys "+
+			"and plans. If you bill on usage, check those keys' counts and correct them with GetUsage and UpdateUsage.",
+			t.metric("LateWritesUnreconciled", "Sum", nil)),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -396,5 +397,51 @@ func TestDynamoDBDownThenBack(t *testing.T) {
 				t.Errorf("used %d; %d were admitted", used, admitted)
 			}
 		})
+	}
+}
+
+// TestGivenUpWritesReachTheAlarm: a lost write that the instance gives up
+// on (it was not invoked again within half the prune age) is counted as
+// LateWritesUnreconciled by plan and by outcome and reason, and without
+// dimensions, which the construct's alarm of that name reads.
+func TestGivenUpWritesReachTheAlarm(t *testing.T) {
+	r := newFaultRun(t, 1)
+	_, value, planID := r.f.keyInPlan(plans.Plan{Quota: &plans.Quota{Limit: 10, Period: plans.Day}})
+	var lose atomic.Bool
+	lose.Store(true)
+	r.proxy.SetRule(func(call dynamotest.Call) dynamotest.Fault {
+		if call.Op == "UpdateItem" && lose.Load() {
+			return dynamotest.ErrorBefore // the meter cannot tell that it was not applied
+		}
+		return dynamotest.Pass
+	})
+	a, ctx := r.instances[0], context.Background()
+	if resp, sum := a.Decide(ctx, request(value)); resp.IsAuthorized || sum.Reason != authorizer.ReasonError || a.Pending() != 1 {
+		t.Fatalf("a lost meter write: allowed %v, reason %s, %d writes remembered; want a denial, and the write remembered",
+			resp.IsAuthorized, sum.Reason, a.Pending())
+	}
+	lose.Store(false)
+	r.f.clock.Add(meter.DefaultPruneAge) // past half of it: given up at the next decision
+	if resp, _ := a.Decide(ctx, request(value)); !resp.IsAuthorized || a.Pending() != 0 {
+		t.Fatalf("the next decision: allowed %v, %d writes remembered; want allowed, and the write given up", resp.IsAuthorized, a.Pending())
+	}
+	a.Flush(ctx)
+	data, err := decisionlog.Extract([]byte(r.f.logs.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, d := range data {
+		if d.Name == authorizer.MetricLateWritesUnreconciled {
+			got[d.DimensionNames()] += d.Sum
+			if d.Dimensions["usagePlanId"] != "" && d.Dimensions["usagePlanId"] != planID {
+				t.Errorf("counted for plan %s, want %s", d.Dimensions["usagePlanId"], planID)
+			}
+		}
+	}
+	for _, dims := range []string{"", "usagePlanId", "outcome,reason"} {
+		if got[dims] != 1 {
+			t.Errorf("LateWritesUnreconciled by {%s} = %v, want 1", dims, got[dims])
+		}
 	}
 }

@@ -260,6 +260,8 @@ func newDecisionLog(cfg Config, log *slog.Logger) *decisionlog.Logger {
 		All:       cfg.LogAllDecisions,
 		Counts: []string{MetricThrottled, MetricQuotaExceeded, MetricShadowThrottled, MetricShadowQuotaExceeded,
 			MetricLateWritesPending, MetricLateWritesRefunded, MetricLateWritesFenced, MetricLateWritesUnreconciled},
+		// For the LateWritesUnreconciled alarm, whatever the decisions' reasons and plans.
+		Totals: []string{MetricLateWritesUnreconciled},
 	}, log)
 }
 
@@ -273,7 +275,8 @@ func (a *Authorizer) Flush(ctx context.Context) { a.dlog.Flush(ctx) }
 // plan in shadow let through. The LateWrites counts are what became of
 // meter writes whose answer was lost (see package meter): remembered for
 // reconciling, refunded, fenced, or given up on (each of which may have
-// counted a denied request).
+// counted a denied request); the last also without dimensions, for its
+// alarm.
 const (
 	MetricThrottled              = "Throttled"
 	MetricQuotaExceeded          = "QuotaExceeded"

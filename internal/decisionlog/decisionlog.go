@@ -94,6 +94,13 @@ type Config struct {
 	// that are not 0 for its outcome, reason and plan, since CloudWatch
 	// bills a month for each metric name and dimension values it sees.
 	Counts []string
+	// Totals names counts among Counts that are also written without
+	// dimensions: each interval's sum over every outcome, reason and plan,
+	// in a record of its own, and a line written alone's own value. An
+	// alarm can read a metric without dimensions, but cannot add up
+	// dimension values it does not know. As the other counts, a total is
+	// written only when it is not 0.
+	Totals []string
 	// MaxGroups bounds the repeated-decision lines per interval; beyond it,
 	// decisions are counted under their reason and stage alone. Default 1000.
 	MaxGroups int

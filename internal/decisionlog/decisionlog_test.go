@@ -217,6 +217,46 @@ func TestRecordsCarryOnlyCountsThatHappened(t *testing.T) {
 	}
 }
 
+// TestTotalsWithoutDimensions: a count named in Config.Totals is also
+// written without dimensions, summed over the interval's outcomes, reasons
+// and plans, for an alarm that cannot know them; and on a line written
+// alone, its own value. An interval without it writes no total.
+func TestTotalsWithoutDimensions(t *testing.T) {
+	l, buf, clk := setup(decisionlog.Config{Totals: []string{"Throttled"}}, slog.LevelInfo)
+	ctx := context.Background()
+	for range 2 {
+		record(l, clk, throttled("k1")) // the first record's own: 2, by outcome, reason and plan
+	}
+	for range 3 {
+		d := throttled("k2")
+		d.PlanID = "p2"
+		record(l, clk, d)
+	}
+	record(l, clk, allowed("p1"))
+	record(l, clk, &decisionlog.Decision{Kind: decisionlog.Alone, Reason: "error", PlanID: "p1", Level: slog.LevelError,
+		Counts: []decisionlog.Count{{Name: "Throttled", N: 1}}})
+	l.Flush(ctx)
+	for _, dims := range []string{"", "usagePlanId", "outcome,reason"} {
+		if got, _ := sum(t, buf.Bytes(), "Throttled", dims); got != 6 {
+			t.Errorf("Throttled by %q = %v, want 6", dims, got)
+		}
+	}
+	if _, n := sum(t, buf.Bytes(), "QuotaExceeded", ""); n != 0 {
+		t.Errorf("QuotaExceeded, not among Totals, written without dimensions %d times", n)
+	}
+	if got, _ := sum(t, buf.Bytes(), "DynamoDBCalls", ""); got != 1 {
+		t.Errorf("DynamoDBCalls = %v, want 1: written once an interval, beside the totals", got)
+	}
+
+	// An interval in which nothing was throttled: no total, not even a 0.
+	l, buf, clk = setup(decisionlog.Config{Totals: []string{"Throttled"}}, slog.LevelInfo)
+	record(l, clk, allowed("p1"))
+	l.Flush(ctx)
+	if n := len(lines(t, buf)); n != 1 || strings.Contains(buf.String(), "Throttled") {
+		t.Errorf("an interval without throttles: %d lines, want the allow's record alone:\n%s", n, buf)
+	}
+}
+
 func TestManyKeysAreBounded(t *testing.T) {
 	l, buf, clk := setup(decisionlog.Config{MaxGroups: 10}, slog.LevelInfo)
 	ctx := context.Background()

@@ -3,6 +3,7 @@ package decisionlog
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -43,9 +44,10 @@ func (l *Logger) metricsLevel(ctx context.Context) slog.Level {
 
 // directives tells CloudWatch which fields of a record are metrics, and by
 // which dimensions: Decisions and the counts named, which are those the
-// record carries. Per-key dimensions are left out on purpose: they would
-// make a metric per key.
-func (l *Logger) directives(counts []string, withTotals, withDynamo bool) []any {
+// record carries; with plain, the metrics without dimensions too, among
+// them the counts named in totals. Per-key dimensions are left out on
+// purpose: they would make a metric per key.
+func (l *Logger) directives(counts, totals []string, plain, withDynamo bool) []any {
 	metrics := make([]map[string]string, 0, 1+len(counts))
 	metrics = append(metrics, map[string]string{"Name": MetricDecisions, "Unit": "Count"})
 	for _, c := range counts {
@@ -56,19 +58,24 @@ func (l *Logger) directives(counts []string, withTotals, withDynamo bool) []any 
 		"Dimensions": [][]string{{"outcome", "reason"}, {"usagePlanId"}},
 		"Metrics":    metrics,
 	}}
-	if withTotals {
-		totals := []map[string]string{{"Name": MetricDynamoDBCalls, "Unit": "Count"}}
-		if withDynamo {
-			totals = append(totals, map[string]string{"Name": MetricDynamoDBLatency, "Unit": "Milliseconds"})
+	if plain {
+		none := make([]map[string]string, 0, 3+len(totals))
+		for _, c := range totals {
+			none = append(none, map[string]string{"Name": c, "Unit": "Count"})
 		}
-		totals = append(totals, map[string]string{"Name": MetricLatency, "Unit": "Milliseconds"})
-		out = append(out, map[string]any{
-			"Namespace":  l.cfg.Namespace,
-			"Dimensions": [][]string{{}},
-			"Metrics":    totals,
-		})
+		none = append(none, map[string]string{"Name": MetricDynamoDBCalls, "Unit": "Count"})
+		if withDynamo {
+			none = append(none, map[string]string{"Name": MetricDynamoDBLatency, "Unit": "Milliseconds"})
+		}
+		none = append(none, map[string]string{"Name": MetricLatency, "Unit": "Milliseconds"})
+		out = append(out, l.dimensionless(none))
 	}
 	return out
+}
+
+// dimensionless is the directive of metrics without dimensions.
+func (l *Logger) dimensionless(metrics []map[string]string) map[string]any {
+	return map[string]any{"Namespace": l.cfg.Namespace, "Dimensions": [][]string{{}}, "Metrics": metrics}
 }
 
 func emf(at time.Time, directives []any) slog.Attr {
@@ -91,7 +98,8 @@ func (h *histogram) attr(name string) slog.Attr {
 // happened: CloudWatch bills every metric it has seen by name and
 // dimensions each month, and a count that is always 0 for a plan or a
 // reason (Throttled for allows, the shadow counts for enforced plans, the
-// rare late writes) would be billed for nothing.
+// rare late writes) would be billed for nothing. Then the totals of
+// Config.Totals, if any is not 0, in a record of their own.
 func (l *Logger) writeMetrics(ctx context.Context, start time.Time) {
 	level := l.metricsLevel(ctx)
 	for i, k := range l.agg.order {
@@ -117,9 +125,34 @@ func (l *Logger) writeMetrics(ctx context.Context, start time.Time) {
 			}
 			attrs = append(attrs, l.agg.latency.attr(MetricLatency))
 		}
-		attrs = append(attrs, emf(start, l.directives(counts, i == 0, withDynamo)))
+		attrs = append(attrs, emf(start, l.directives(counts, nil, i == 0, withDynamo)))
 		l.log.LogAttrs(ctx, level, "metrics", attrs...)
 	}
+	l.writeTotals(ctx, start, level)
+}
+
+// writeTotals writes the interval's sums of the counts in Config.Totals
+// that are not 0, in a record of their own without dimensions. Not in the
+// first record: that one carries its own outcome, reason and plan's value
+// of a count under the count's name, and a field has one value.
+func (l *Logger) writeTotals(ctx context.Context, start time.Time, level slog.Level) {
+	var attrs []slog.Attr
+	var metrics []map[string]string
+	for _, c := range l.cfg.Totals {
+		var n int64
+		for _, t := range l.agg.tuples {
+			n += t.counts[c]
+		}
+		if n != 0 {
+			attrs = append(attrs, slog.Int64(c, n))
+			metrics = append(metrics, map[string]string{"Name": c, "Unit": "Count"})
+		}
+	}
+	if len(attrs) == 0 {
+		return
+	}
+	attrs = append(attrs, emf(start, []any{l.dimensionless(metrics)}))
+	l.log.LogAttrs(ctx, level, "metrics", attrs...)
 }
 
 // writeRepeats writes a line per repeated decision's key and reason, with
@@ -177,7 +210,7 @@ func (l *Logger) writeDecision(ctx context.Context, d *Decision) {
 func (l *Logger) writeAlone(ctx context.Context, d *Decision, now time.Time) {
 	attrs := decisionAttrs(d, 6+len(d.Counts))
 	attrs = append(attrs, slog.Int(MetricDecisions, 1))
-	var counts []string
+	var counts, totals []string
 	for _, c := range l.cfg.Counts {
 		var n int64
 		for _, dc := range d.Counts {
@@ -188,13 +221,16 @@ func (l *Logger) writeAlone(ctx context.Context, d *Decision, now time.Time) {
 		if n != 0 {
 			attrs = append(attrs, slog.Int64(c, n))
 			counts = append(counts, c)
+			if slices.Contains(l.cfg.Totals, c) {
+				totals = append(totals, c) // one decision: its value is its total
+			}
 		}
 	}
 	attrs = append(attrs, slog.Int(MetricDynamoDBCalls, d.DynamoDBCalls))
 	if d.DynamoDBCalls > 0 {
 		attrs = append(attrs, slog.Float64(MetricDynamoDBLatency, ms(d.DynamoDBLatency)))
 	}
-	attrs = append(attrs, slog.Float64(MetricLatency, ms(d.Latency)), emf(now, l.directives(counts, true, d.DynamoDBCalls > 0)))
+	attrs = append(attrs, slog.Float64(MetricLatency, ms(d.Latency)), emf(now, l.directives(counts, totals, true, d.DynamoDBCalls > 0)))
 	level := max(d.Level, l.metricsLevel(ctx))
 	l.log.LogAttrs(ctx, level, "decision", attrs...)
 }
