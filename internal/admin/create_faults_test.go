@@ -102,23 +102,8 @@ func TestCreatesUnderFaults(t *testing.T) {
 				tests = append(tests, subtest{fmt.Sprintf("%s/%s/%s", c.name, fault, mode), func(t *testing.T) {
 					f := setupFaults(t)
 					f.newPlan(obj{"apiStages": stages("prod")})
-					times := 1
-					if always {
-						times = 0
-					}
-					f.proxy.SetRule(faulting(target{c.name, "TransactWriteItems", []string{c.mark}}, fault, times))
-					out, e := f.call(c.fn, c.in)
-					f.proxy.SetRule(nil)
-					if f.proxy.Faults()[fault] == 0 {
-						t.Fatalf("the fault never met a call: the target matches nothing")
-					}
+					out, e := f.callUnderFault(t, target{c.name, "TransactWriteItems", []string{c.mark}}, fault, always, c.fn, c.in)
 					if e != nil {
-						if !always {
-							t.Fatalf("one %s, which the SDK retries, failed the call: %v", fault, e)
-						}
-						if e.Type != retryable(fault) {
-							t.Fatalf("answered %v, want a %s", e, retryable(fault))
-						}
 						out = f.ok(c.fn, c.in)
 					}
 					if ids := f.created(c.fn); len(ids) != 1 || ids[0] != out["id"] {

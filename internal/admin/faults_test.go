@@ -360,6 +360,32 @@ var adminFaults = []dynamotest.Fault{dynamotest.ErrorBefore, dynamotest.Throttle
 
 // retryable is the error an operation may answer when DynamoDB fails
 // under it: send the same call again.
+// callUnderFault calls fn with fault on tg's writes, once (which the SDK's
+// retry must absorb) or always (which must end in fault's retryable error
+// type). It returns what the call answered; the test goes on from there.
+func (f *faultFixture) callUnderFault(t *testing.T, tg target, fault dynamotest.Fault, always bool, fn string, in any) (map[string]any, *admin.Error) {
+	t.Helper()
+	times := 1
+	if always {
+		times = 0
+	}
+	f.proxy.SetRule(faulting(tg, fault, times))
+	out, e := f.call(fn, in)
+	f.proxy.SetRule(nil)
+	if f.proxy.Faults()[fault] == 0 {
+		t.Fatalf("the fault never met a call: the target matches nothing")
+	}
+	if e != nil {
+		if !always {
+			t.Fatalf("one %s, which the SDK retries, failed the call: %v", fault, e)
+		}
+		if e.Type != retryable(fault) {
+			t.Fatalf("answered %v, want a %s", e, retryable(fault))
+		}
+	}
+	return out, e
+}
+
 func retryable(fault dynamotest.Fault) string {
 	if fault == dynamotest.Throttle || fault == dynamotest.ThroughputExceeded {
 		return admin.TooManyRequests
@@ -393,23 +419,8 @@ func TestAdminOperationsUnderFaults(t *testing.T) {
 					tests = append(tests, subtest{name, func(t *testing.T) {
 						f := setupFaults(t)
 						c := sc.setup(f)
-						times := 1
-						if always {
-							times = 0
-						}
-						f.proxy.SetRule(faulting(c.targets[ti], fault, times))
-						_, e := f.call(c.fn, c.in)
-						f.proxy.SetRule(nil)
-						if f.proxy.Faults()[fault] == 0 {
-							t.Fatalf("the fault never met a call: the target matches nothing")
-						}
+						_, e := f.callUnderFault(t, c.targets[ti], fault, always, c.fn, c.in)
 						if e != nil {
-							if !always {
-								t.Fatalf("one %s, which the SDK retries, failed the call: %v", fault, e)
-							}
-							if e.Type != retryable(fault) {
-								t.Fatalf("answered %v, want a %s", e, retryable(fault))
-							}
 							if _, e := f.call(c.fn, c.in); e != nil && !(sc.deletes && e.Type == admin.NotFound) {
 								t.Fatalf("the same call again: %v", e)
 							}
